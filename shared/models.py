@@ -1,0 +1,320 @@
+"""The model registry and the one loader every space uses.
+
+``REGISTRY`` is a plain dict from a short name to a ``ModelSpec``. A spec's source is either
+``embedded`` (weights shipped in ``shared/weights/<name>/``) or a Hugging Face Hub id; both go
+through the same ``from_pretrained`` call, so a user with network can swap in the real model.
+
+``load(name)`` is lazy, cached (bounded LRU) and thread-safe. Only safetensors are loaded and
+``trust_remote_code`` is never set. Offline, a Hub model that is not in the local cache fails
+at once with a message naming the embedded alternative, instead of hanging on retries.
+
+CLI: ``python -m shared.models list`` and ``python -m shared.models eval NAME``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from shared.device import pick_device
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+EMBEDDED = "embedded"
+
+
+class ModelUnavailableError(ValueError):
+    """The model cannot be loaded here (offline and not cached, or no weights shipped)."""
+
+
+# --------------------------------------------------------------------------------------
+#                                   Registry
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelSpec:
+    task: str  # a key of LOADERS
+    source: str  # EMBEDDED or a Hub id
+    description: str
+    alternative: str | None = None  # the embedded model to suggest when a Hub model is unavailable
+    evaluate: str | None = None  # "module:function" computing quality metrics, see shared/evaluation.py
+
+    @property
+    def embedded(self) -> bool:
+        return self.source == EMBEDDED
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    "vit-tiny-shapes": ModelSpec(
+        task="image-classification", source=EMBEDDED,
+        description="ViT, image 32, patch 4, width 128, 4 layers; trained here on shapes",
+        evaluate="shared.evaluation:classifier_accuracy",
+    ),
+    "fast-bpe-actions": ModelSpec(
+        task="action-tokenizer", source=EMBEDDED,
+        description="FAST's byte-level BPE (vocab 1024) over DCT coefficients of 7-D action chunks; trained here",
+        evaluate="shared.evaluation:fast_bpe_tokens",
+    ),
+    "google/vit-base-patch16-224": ModelSpec(
+        task="image-classification", source="google/vit-base-patch16-224",
+        description="ViT-B/16, ImageNet-21k pre-trained, ImageNet-1k fine-tuned (Dosovitskiy et al., 2021)",
+        alternative="vit-tiny-shapes",
+    ),
+    "facebook/deit-tiny-patch16-224": ModelSpec(
+        task="image-classification", source="facebook/deit-tiny-patch16-224",
+        description="DeiT-Ti/16, ImageNet-1k (Touvron et al., 2021)",
+        alternative="vit-tiny-shapes",
+    ),
+    "clip-tiny-shapes": ModelSpec(
+        task="zero-shot-image-classification", source=EMBEDDED,
+        description="CLIP, image 32, patch 4, width 128, 4+3 layers, 64-d joint space; trained here on shapes captions",
+        evaluate="shared.evaluation:clip_zero_shot",
+    ),
+    "openai/clip-vit-base-patch32": ModelSpec(
+        task="zero-shot-image-classification", source="openai/clip-vit-base-patch32",
+        description="CLIP ViT-B/32, 400M web image-text pairs (Radford et al., 2021)",
+        alternative="clip-tiny-shapes",
+    ),
+    "dit-tiny-shapes": ModelSpec(
+        task="class-conditional-diffusion", source=EMBEDDED,
+        description="DiT in pixel space, image 32x32x3, patch 4, width 128, 6 blocks; 5 shape classes; trained here",
+        evaluate="shared.evaluation:dit_class_accuracy",
+    ),
+    "facebook/DiT-XL-2-256": ModelSpec(
+        task="class-conditional-diffusion", source="facebook/DiT-XL-2-256",
+        description="DiT-XL/2 on 32x32x4 SD-VAE latents of 256 px ImageNet images (Peebles & Xie, 2023)",
+        alternative="dit-tiny-shapes",
+    ),
+}
+
+
+def _spec(name: str) -> ModelSpec:
+    if name not in REGISTRY:
+        raise ModelUnavailableError(f"unknown model {name!r}; choose one of {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def names(task: str | None = None) -> list[str]:
+    """Registered model names, optionally only those of one task."""
+    return [n for n, s in REGISTRY.items() if task is None or s.task == task]
+
+
+# --------------------------------------------------------------------------------------
+#                                   Availability
+# --------------------------------------------------------------------------------------
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def local_path(name: str) -> Path:
+    return WEIGHTS_DIR / name
+
+
+def _hub_cached(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    for marker in ("config.json", "model_index.json"):
+        hit = try_to_load_from_cache(repo_id, marker)
+        if isinstance(hit, str):
+            return True
+    return False
+
+
+def available_offline(name: str) -> bool:
+    spec = _spec(name)
+    if spec.embedded:
+        path = local_path(name)
+        return path.is_dir() and any(path.rglob("*.safetensors")) or (path / "tokenizer.json").is_file()
+    return _hub_cached(spec.source)
+
+
+def offline_names(task: str | None = None) -> list[str]:
+    return [n for n in names(task) if available_offline(n)]
+
+
+def _unavailable(name: str, why: str) -> ModelUnavailableError:
+    spec = REGISTRY[name]
+    hint = f" Use the embedded {spec.alternative!r} instead." if spec.alternative else ""
+    ready = ", ".join(offline_names(spec.task)) or "none"
+    return ModelUnavailableError(f"{name} is not available: {why}.{hint} Available offline for {spec.task}: {ready}.")
+
+
+def resolve(name: str) -> str:
+    """The path or Hub id to pass to ``from_pretrained``; fails fast when it cannot load."""
+    spec = _spec(name)
+    if spec.embedded:
+        if not available_offline(name):
+            raise _unavailable(name, f"no weights in {local_path(name)}; retrain with "
+                               f"`python -m shared.training {name}`")
+        return str(local_path(name))
+    if offline() and not _hub_cached(spec.source):
+        raise _unavailable(name, "HF_HUB_OFFLINE=1 and it is not in the local Hugging Face cache")
+    return spec.source
+
+
+# --------------------------------------------------------------------------------------
+#                                   Loaders
+# --------------------------------------------------------------------------------------
+
+class Loaded(NamedTuple):
+    model: Any
+    processor: Any
+
+
+def _load_image_classifier(source: str, attn: str | None) -> Loaded:
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    kwargs = {"attn_implementation": attn} if attn else {}
+    model = AutoModelForImageClassification.from_pretrained(source, use_safetensors=True, **kwargs)
+    return Loaded(model, AutoImageProcessor.from_pretrained(source))
+
+
+def _load_clip(source: str, attn: str | None) -> Loaded:
+    from transformers import AutoProcessor, CLIPModel
+
+    kwargs = {"attn_implementation": attn} if attn else {}
+    model = CLIPModel.from_pretrained(source, use_safetensors=True, **kwargs)
+    return Loaded(model, AutoProcessor.from_pretrained(source))
+
+
+@dataclass(frozen=True)
+class DiffusionParts:
+    """What a class-conditional DiT needs besides the transformer: ``vae`` is None in pixel space."""
+
+    vae: Any
+    scheduler_config: dict
+    class_names: tuple[str, ...]
+    latent_scale: float = 0.18215  # SD-VAE latents are divided by this before decoding
+
+
+def _load_class_conditional_diffusion(source: str, attn: str | None) -> Loaded:
+    """A diffusers DiT: the embedded pixel-space model (folder with ``scheduler/``) or a DiT
+    pipeline repository (subfolders ``transformer``, ``vae``, ``scheduler``)."""
+    from diffusers import AutoencoderKL, DDPMScheduler, DiTTransformer2DModel
+
+    if Path(source).is_dir() and (Path(source) / "config.json").is_file():
+        from shared.data.shapes import SHAPES
+
+        model = DiTTransformer2DModel.from_pretrained(source, use_safetensors=True)
+        config = DDPMScheduler.load_config(source, subfolder="scheduler")
+        return Loaded(model, DiffusionParts(None, dict(config), SHAPES))
+    model = DiTTransformer2DModel.from_pretrained(source, subfolder="transformer", use_safetensors=True)
+    vae = AutoencoderKL.from_pretrained(source, subfolder="vae", use_safetensors=True)
+    config = DDPMScheduler.load_config(source, subfolder="scheduler")
+    n = model.config.num_embeds_ada_norm
+    return Loaded(model, DiffusionParts(vae, dict(config), tuple(f"ImageNet class {i}" for i in range(n))))
+
+
+def _load_action_tokenizer(source: str, attn: str | None) -> Loaded:
+    """A tokenizer only (FAST's BPE): no weights, so ``model`` is None."""
+    from transformers import AutoTokenizer
+
+    return Loaded(None, AutoTokenizer.from_pretrained(source))
+
+
+# task -> loader(source, attn) -> Loaded. Spaces add tasks here as they need them.
+LOADERS: dict[str, Callable[[str, str | None], Loaded]] = {
+    "image-classification": _load_image_classifier,
+    "action-tokenizer": _load_action_tokenizer,
+    "zero-shot-image-classification": _load_clip,
+    "class-conditional-diffusion": _load_class_conditional_diffusion,
+}
+
+
+_CACHE: OrderedDict[tuple, Loaded] = OrderedDict()
+_CACHE_SIZE = 4
+_CACHE_LOCK = threading.Lock()
+_KEY_LOCKS: dict[tuple, threading.Lock] = {}
+
+
+def load(name: str, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+         attn: str | None = None) -> Loaded:
+    """Load ``name`` once (per device, dtype and attention implementation) and cache it.
+
+    ``attn="eager"`` is needed wherever attention maps are shown: under the default SDPA
+    attention ``output_attentions=True`` returns nothing.
+    """
+    spec = _spec(name)
+    device = torch.device(device) if device is not None else pick_device()
+    key = (name, str(device), str(dtype), attn)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+        key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
+    with key_lock:  # one thread loads; the others wait for it instead of loading twice
+        with _CACHE_LOCK:
+            if key in _CACHE:
+                return _CACHE[key]
+        source = resolve(name)
+        try:
+            loaded = LOADERS[spec.task](source, attn)
+        except OSError as err:  # network errors and missing files surface as OSError in HF libraries
+            raise _unavailable(name, f"loading failed ({str(err).splitlines()[0]})") from err
+        model = loaded.model
+        if hasattr(model, "to"):
+            model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
+            model.eval()
+        loaded = Loaded(model, loaded.processor)
+        with _CACHE_LOCK:
+            _CACHE[key] = loaded
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        return loaded
+
+
+def clear_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def evaluate(name: str, path: str | Path | None = None, **kwargs: Any) -> dict:
+    """Quality metrics of ``name`` on held-out data (the function its spec names)."""
+    spec = _spec(name)
+    if spec.evaluate is None:
+        raise ValueError(f"{name} has no evaluation; models with one: "
+                         f"{[n for n, s in REGISTRY.items() if s.evaluate]}")
+    module, func = spec.evaluate.split(":")
+    fn = getattr(importlib.import_module(module), func)
+    return {"model": name, **fn(str(path) if path else resolve(name), **kwargs)}
+
+
+# --------------------------------------------------------------------------------------
+#                                   CLI
+# --------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m shared.models list | eval NAME"""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m shared.models")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="each model with its source and whether it is available offline")
+    ev = sub.add_parser("eval", help="one JSON line of quality metrics on held-out data")
+    ev.add_argument("name")
+    args = parser.parse_args(argv)
+
+    if args.command == "list":
+        width = max(len(n) for n in REGISTRY)
+        print(f"{'name':<{width}}  {'task':<32} {'source':<32} offline")
+        for name, spec in REGISTRY.items():
+            source = f"embedded ({local_path(name).relative_to(WEIGHTS_DIR.parent.parent)})" if spec.embedded else "hub"
+            print(f"{name:<{width}}  {spec.task:<32} {source:<32} {'yes' if available_offline(name) else 'no'}")
+    else:
+        try:
+            print(json.dumps(evaluate(args.name)))
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
+
+
+if __name__ == "__main__":
+    main()
