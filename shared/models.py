@@ -198,7 +198,7 @@ class DiffusionParts:
 def _load_class_conditional_diffusion(source: str, attn: str | None) -> Loaded:
     """A diffusers DiT: the embedded pixel-space model (folder with ``scheduler/``) or a DiT
     pipeline repository (subfolders ``transformer``, ``vae``, ``scheduler``)."""
-    from diffusers import AutoencoderKL, DDPMScheduler, DiTTransformer2DModel
+    from diffusers import AutoencoderKL, DDPMScheduler, DiffusionPipeline, DiTTransformer2DModel
 
     if Path(source).is_dir() and (Path(source) / "config.json").is_file():
         from shared.data.shapes import SHAPES
@@ -209,8 +209,11 @@ def _load_class_conditional_diffusion(source: str, attn: str | None) -> Loaded:
     model = DiTTransformer2DModel.from_pretrained(source, subfolder="transformer", use_safetensors=True)
     vae = AutoencoderKL.from_pretrained(source, subfolder="vae", use_safetensors=True)
     config = DDPMScheduler.load_config(source, subfolder="scheduler")
-    n = model.config.num_embeds_ada_norm
-    return Loaded(model, DiffusionParts(vae, dict(config), tuple(f"ImageNet class {i}" for i in range(n))))
+    # DiTPipeline keeps ImageNet's names in model_index.json ("id2label"); the first synonym is enough.
+    id2label = DiffusionPipeline.load_config(source).get("id2label") or {}
+    names = tuple(id2label.get(str(i), f"class {i}").split(",")[0].strip()
+                  for i in range(model.config.num_embeds_ada_norm))
+    return Loaded(model, DiffusionParts(vae, dict(config), names))
 
 
 def _load_action_tokenizer(source: str, attn: str | None) -> Loaded:
