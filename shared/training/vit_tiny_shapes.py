@@ -1,4 +1,4 @@
-"""vit-tiny-shapes: a ~0.5M-parameter ViT (image 32, patch 4) that classifies shapes.
+"""vit-tiny-shapes: a ~0.45M-parameter ViT (image 32, patch 4) that classifies shapes.
 
 Recipe: AdamW, warm-up + cosine LR, label smoothing, horizontal flips, and blur/noise
 augmentation on part of each batch so the classifier can also judge generated (slightly
@@ -21,18 +21,23 @@ from shared.training.loop import cosine_lr, progress, random_batches, seed_every
 class Config:
     image_size: int = DEFAULT_SIZE
     patch_size: int = 4  # 8x8 = 64 patch tokens + [CLS]
-    hidden_size: int = 128
+    hidden_size: int = 96
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
-    intermediate_size: int = 256
+    intermediate_size: int = 384
     train_images: int = 40_000
-    batch_size: int = 128
-    steps: int = 2_500
-    lr: float = 2e-3
+    batch_size: int = 64
+    # ViTs lack a CNN's locality prior: on these geometry-only labels a small CNN reaches 0.99 in
+    # ~500 steps while every ViT variant tried sat near 0.27 at step 500, so the budget is long and
+    # training stops at the first validation check that reaches target_val_accuracy.
+    steps: int = 12_000
+    lr: float = 1e-3
     weight_decay: float = 0.05
-    warmup: int = 150
+    warmup: int = 300
     label_smoothing: float = 0.1
-    augment_fraction: float = 0.5  # share of each batch that gets blur or noise
+    augment_fraction: float = 0.3  # share of each batch that gets blur or noise
+    eval_every: int = 1_000  # validation, and a checkpoint in the output folder
+    target_val_accuracy: float = 0.99  # deterministic early stop (checked every eval_every steps)
     eval_images: int = 2_000
 
 
@@ -66,8 +71,18 @@ def accuracy(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> 
     return correct / len(x)
 
 
+def _save(model, out: Path, cfg: Config) -> None:
+    from transformers import ViTImageProcessor
+
+    model.save_pretrained(out)
+    ViTImageProcessor(
+        do_resize=True, size={"height": cfg.image_size, "width": cfg.image_size},
+        do_normalize=True, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
+    ).save_pretrained(out)
+
+
 def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | None = None) -> dict:
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+    from transformers import ViTConfig, ViTForImageClassification
 
     cfg = cfg or Config()
     if steps is not None:
@@ -90,6 +105,7 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
     model = ViTForImageClassification(config)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
+    stopped_at = cfg.steps
     bar = progress(cfg.steps, "vit-tiny-shapes")
     for step, idx in enumerate(random_batches(len(x_train), cfg.batch_size, cfg.steps, gen)):
         model.train()
@@ -105,22 +121,24 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
         bar.update(1)
         if step % 100 == 0 or step == cfg.steps - 1:
             bar.set_postfix(loss=f"{loss.item():.3f}")
-        if (step + 1) % 1000 == 0 or step == cfg.steps - 1:
-            bar.write(f"step {step + 1}: loss {loss.item():.4f}, val accuracy {accuracy(model, x_val, y_val):.4f}")
+        if (step + 1) % cfg.eval_every == 0 or step == cfg.steps - 1:
+            val = accuracy(model, x_val, y_val)
+            bar.write(f"step {step + 1}: loss {loss.item():.4f}, val accuracy {val:.4f}")
+            _save(model, out, cfg)
+            if val >= cfg.target_val_accuracy:
+                stopped_at = step + 1
+                break
     bar.close()
 
     model.eval()
-    model.save_pretrained(out)
-    ViTImageProcessor(
-        do_resize=True, size={"height": cfg.image_size, "width": cfg.image_size},
-        do_normalize=True, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
-    ).save_pretrained(out)
+    _save(model, out, cfg)
 
     from shared.models import evaluate  # the same evaluation as `python -m shared.models eval`
 
     metrics = evaluate("vit-tiny-shapes", path=out)
     metrics["val_accuracy"] = round(accuracy(model, x_val, y_val), 4)
     metrics["parameters"] = sum(p.numel() for p in model.parameters())
+    metrics["steps_trained"] = stopped_at
     write_model_card(
         out, "vit-tiny-shapes",
         f"""A `transformers` `ViTForImageClassification` trained from scratch on the procedural
@@ -130,7 +148,8 @@ three sizes, random position and rotation, plain / noisy / striped backgrounds, 
 - Architecture: image {cfg.image_size}, patch {cfg.patch_size} ({(cfg.image_size // cfg.patch_size) ** 2} patches + [CLS]),
   width {cfg.hidden_size}, {cfg.num_hidden_layers} layers, {cfg.num_attention_heads} heads, MLP {cfg.intermediate_size}, learned 1-D position table.
 - Data: {cfg.train_images} training renders (split seed 0), validation split seed 1, test split seed 2.
-- Recipe: {cfg.steps} steps of batch {cfg.batch_size}, AdamW lr {cfg.lr} (warm-up {cfg.warmup}, cosine), weight decay
+- Recipe: up to {cfg.steps} steps of batch {cfg.batch_size} (stopped at step {stopped_at}, the first validation check
+  at or above {cfg.target_val_accuracy}), AdamW lr {cfg.lr} (warm-up {cfg.warmup}, cosine), weight decay
   {cfg.weight_decay}, label smoothing {cfg.label_smoothing}, flips, blur/noise on {cfg.augment_fraction:.0%} of each batch.
 - Config: `{asdict(cfg)}`
 """,

@@ -35,7 +35,7 @@ def test_api_names_are_prefixed_with_the_slug_and_unique():
     seen: set[str] = set()
     for t in SPACES:
         demo = hub_app.build_space(t)
-        names = [fn.api_name for fn in demo.fns.values() if fn.api_name and fn.show_api]
+        names = [fn.api_name for fn in demo.fns.values() if fn.api_name and fn.api_visibility == "public"]
         assert names, f"{t.slug} exposes no public endpoint"
         for name in names:
             assert name.startswith(f"{t.slug}_"), f"{t.slug}: api_name {name!r} lacks the slug prefix"
