@@ -29,8 +29,9 @@ CITATIONS = """
   `Intel/vit-base-patch16-224-int8-static-inc` model card.
 """
 
-COLUMNS = ["variant", "available", "median ms", "IQR ms", "images/s", "speed-up vs fp32", "size MB",
-           "accuracy", "top-1 agreement", "max |Δlogit|", "backend, or why unavailable"]
+COLUMNS = ["variant", "ran", "median ms", "IQR ms", "images/s", "speed-up", "size MB",
+           "accuracy", "agreement", "max |Δlogit|", "backend, or why unavailable"]
+WIDTHS = ["13%", "5%", "8%", "7%", "7%", "7%", "7%", "7%", "7%", "7%", "25%"]
 
 
 # --------------------------------------------------------------------------------------
@@ -49,7 +50,7 @@ def compare(model: str, variants: list[str], batch_size: int, runs: int, threads
 
 
 def _fmt(value: Any, digits: int = 2) -> Any:
-    return "" if value is None else round(value, digits) if isinstance(value, float) else value
+    return "–" if value is None else round(value, digits) if isinstance(value, float) else value
 
 
 def table(rows: list[dict[str, Any]]) -> list[list[Any]]:
@@ -69,7 +70,7 @@ def latency_figure(rows: list[dict[str, Any]]):
         err = [[r["median_ms"] - r["q1_ms"] for r in ok], [r["q3_ms"] - r["median_ms"] for r in ok]]
         ax.bar(names, med, yerr=err, capsize=5, color="#6366f1")
         ax.set_ylabel(f"ms per batch of {ok[0]['batch_size']}")
-        ax.set_title(f"{ok[0]['model']}: median latency, bars = IQR ({ok[0]['runs']} runs)")
+        ax.set_title(f"median of {ok[0]['runs']} runs; bars span the IQR")
         ax.tick_params(axis="x", rotation=20)
     else:
         ax.text(0.5, 0.5, "no variant could run here", ha="center", va="center")
@@ -120,7 +121,7 @@ def views(rows: list[dict[str, Any]]):
 
 def hardware_markdown() -> str:
     hw = describe_hardware()
-    flags = ", ".join(f"{name} {'✅' if has else '❌'}" for name, has in hw["isa"].items())
+    flags = ", ".join(f"{name} **{'yes' if has else 'no'}**" for name, has in hw["isa"].items())
     gpu = f"{hw['gpu']['name']} ({hw['gpu']['memory_gib']} GiB), not used here" if hw["gpu"] else "none"
     return (
         f"**CPU:** {hw['cpu']} ({hw['machine']}), {hw['logical_cpus']} logical CPUs, torch threads "
@@ -172,7 +173,8 @@ def build() -> gr.Blocks:
         gr.Markdown("**Results:** speed-up is fp32 median / variant median. Agreement and max |Δlogit| compare "
                     "each variant's logits with fp32 on the same held-out images; accuracy is against the "
                     "true shape labels.")
-        result_table = gr.Dataframe(headers=COLUMNS, label="per variant", wrap=True)
+        result_table = gr.Dataframe(headers=COLUMNS, label="per variant (speed-up = fp32 median / median; "
+                                    "agreement = top-1 agreement with fp32)", column_widths=WIDTHS, wrap=True)
         ratios = gr.Markdown()
         with gr.Row():
             latency_plot = gr.Plot(label="latency (median, IQR error bars)")
