@@ -179,8 +179,8 @@ FORMATS_HELP = ("a JSON list of T lists of D numbers, CSV text with one step per
 def parse_actions(value: object) -> np.ndarray:
     """User data -> float64 (T, D), with 2 <= T <= MAX_STEPS and 1 <= D <= MAX_DIMS, all finite.
 
-    ``value`` may be JSON or CSV text, NPY bytes, a path to a .npy/.csv/.json/.txt file,
-    a nested list, or an array.
+    ``value`` may be JSON or CSV text, NPY bytes, a ``Path`` to a .npy/.csv/.json/.txt file,
+    a nested list, or an array. A ``str`` is always parsed as text, never opened as a path.
     """
     if value is None:
         raise ValueError(f"no actions given; provide {FORMATS_HELP}")
@@ -188,7 +188,7 @@ def parse_actions(value: object) -> np.ndarray:
         return validate(value)
     if isinstance(value, (list, tuple)):
         return _from_nested(value)
-    if isinstance(value, Path) or (isinstance(value, str) and _looks_like_path(value)):
+    if isinstance(value, Path):  # a string is always data, never a path: an API caller must not read server files
         return parse_file(value)
     if isinstance(value, (bytes, bytearray)):
         raw = bytes(value)
@@ -238,11 +238,6 @@ def parse_text(text: str) -> np.ndarray:
                              "expected a list of T lists of D numbers") from None
         return _from_nested(data)
     return _from_csv(text)
-
-
-def _looks_like_path(text: str) -> bool:
-    return len(text) < 4096 and "\n" not in text and Path(text).suffix.lower() in {".npy", ".csv", ".json", ".txt"} \
-        and Path(text).is_file()
 
 
 def _from_npy(raw: bytes) -> np.ndarray:

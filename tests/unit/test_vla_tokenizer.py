@@ -80,12 +80,14 @@ def test_parse_npy_bytes_and_files(tmp_path):
     (tmp_path / "a.csv").write_text(A.to_csv(x, ("p", "q", "r")))
     (tmp_path / "a.json").write_text(A.to_json(x))
     for name in ("a.npy", "a.csv", "a.json"):
-        out = A.parse_actions(str(tmp_path / name))
+        out = A.parse_actions(tmp_path / name)
         assert out.dtype == np.float64
         np.testing.assert_array_equal(out, x)
     np.save(tmp_path / "obj.npy", np.array([[{"a": 1}, 2], [3, 4]], dtype=object))
     with pytest.raises(ValueError, match="npy"):
-        A.parse_actions(str(tmp_path / "obj.npy"))
+        A.parse_file(str(tmp_path / "obj.npy"))
+    with pytest.raises(ValueError, match="non-numeric"):  # a string is data, never opened as a path
+        A.parse_actions(str(tmp_path / "a.csv"))
 
 
 BAD_INPUTS = {
