@@ -311,3 +311,21 @@ def test_noise_and_frequency_sweeps():
 def test_encode_rejects_bad_method_and_scale(method, scale, message):
     with pytest.raises(ValueError, match=message):
         C.encode(SMOOTH, method, scale)
+
+
+def test_compare_table_and_relative_error():
+    c = C.compare(SMOOTH, 10.0)
+    assert c.ratio == pytest.approx(350 / len(c.fast.tokens))
+    rows = C.table_rows(c, C.dim_names(7))
+    assert [r[0] for r in rows] == list(A.ACTION_NAMES)
+    for d, row in enumerate(rows):
+        assert row[1] == pytest.approx(SMOOTH[:, d].max() - SMOOTH[:, d].min())
+        assert row[2] == pytest.approx(row[1] / 256)
+        assert row[3] == pytest.approx(np.abs(c.bins.decoded[:, d] - SMOOTH[:, d]).max())
+        assert row[6] == pytest.approx(np.abs(c.fast.decoded[:, d] - SMOOTH[:, d]).mean())
+        assert row[7] == np.count_nonzero(c.fast.rounded[:, d])
+    mean, worst = C.relative_error(SMOOTH, c.bins.decoded)
+    per_dim = np.abs(c.bins.decoded - SMOOTH) / np.ptp(SMOOTH, 0)
+    assert mean == pytest.approx(per_dim.mean()) and worst == pytest.approx(per_dim.max())
+    assert worst <= 0.5 / 256 + 1e-12  # half a bin, as a fraction of the range
+    assert C.dim_names(3) == ["a0", "a1", "a2"]
