@@ -24,10 +24,18 @@ class ValidatedImage(gr.Image):
     runs. Here every such file becomes a clear ``gr.Error``.
     """
 
+    # The front end must see a plain "image" with gr.Image's props. Without these two, gradio names
+    # the component "validatedimage" and reads its props from this *args/**kwargs signature, so
+    # the browser shows no image input at all (label, value and sources are all dropped).
+    is_template = True
+
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("type", "pil")
         kwargs["image_mode"] = None  # we convert every mode to RGB ourselves (shared.images.to_rgb)
         super().__init__(*args, **kwargs)
+
+    def get_config(self, cls=None):  # type: ignore[override]
+        return super().get_config(cls or gr.Image)
 
     def preprocess(self, payload):  # type: ignore[override]
         if payload is None:
