@@ -1,0 +1,203 @@
+"""The patch explorer's public API through gradio_client, on the hub and on the space's own URL.
+
+Every bad input the foundation issue names must come back as a clear error (AppError with
+our message), and a good call right after it must still work.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from shared.images import sample_paths
+from shared.models import available_offline
+
+PATCHIFY = "/patch_explorer_patchify"
+RANDOM = "seeded random (untrained)"
+TRAINED = "vit-tiny-shapes (trained here: P=4, D=128)"
+VIT_B = "google/vit-base-patch16-224 (P=16, D=768; Hub)"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return handle_file(str(sample_paths()[0]))
+
+
+def _good_call(client, sample) -> None:
+    overlay, stats = client.predict(sample, 224, 16, api_name=PATCHIFY)
+    assert Path(overlay).is_file() and stats["num_patches"] == 196
+
+
+# --------------------------------------------------------------------------------------
+#                                   Bad files
+# --------------------------------------------------------------------------------------
+
+def _write(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+def _png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _forged_png(width: int, height: int) -> bytes:
+    """A valid 8x8 PNG whose IHDR (with a correct CRC) claims width x height pixels."""
+    data = bytearray(_png_bytes(Image.new("RGB", (8, 8), (10, 20, 30))))
+    ihdr = 8 + 8  # signature, then length + type of the IHDR chunk
+    data[ihdr:ihdr + 8] = struct.pack(">II", width, height)
+    crc_at = ihdr + 13
+    data[crc_at:crc_at + 4] = struct.pack(">I", zlib.crc32(bytes(data[ihdr - 4:crc_at])) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+def _bad_files(tmp: Path) -> dict[str, tuple[str, str]]:
+    """name -> (path, a word the error must contain)."""
+    jpeg = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(jpeg, "JPEG")
+    return {
+        "text renamed .png": (_write(tmp / "notes.png", b"this is a text file, not an image\n" * 20), "not an image"),
+        "truncated JPEG": (_write(tmp / "cut.jpg", jpeg.getvalue()[: len(jpeg.getvalue()) // 2]), "truncated"),
+        "1x1 image": (_write(tmp / "dot.png", _png_bytes(Image.new("RGB", (1, 1)))), "at least"),
+        "30000x30000 header": (_write(tmp / "bomb.png", _forged_png(30000, 30000)), "30000x30000|decompression-bomb"),
+    }
+
+
+def test_bad_files_give_clear_errors_and_the_server_keeps_serving(client, sample, tmp_path):
+    for path, word in _bad_files(tmp_path).values():
+        with pytest.raises(AppError, match=word):
+            client.predict(handle_file(path), 224, 16, api_name=PATCHIFY)
+        _good_call(client, sample)  # after each bad input
+
+
+def _mode_images(tmp: Path) -> dict[str, str]:
+    rng = np.random.default_rng(1)
+    rgb = Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8))
+    paths = {}
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(128)
+    paths["RGBA"] = _write(tmp / "rgba.png", _png_bytes(rgba))
+    paths["P"] = _write(tmp / "palette.png", _png_bytes(rgb.convert("P")))
+    i16 = Image.fromarray((rng.integers(0, 65535, (40, 60))).astype(np.uint16))
+    assert i16.mode.startswith("I;16")
+    paths["I;16"] = _write(tmp / "gray16.png", _png_bytes(i16))
+    cmyk = io.BytesIO()
+    rgb.convert("CMYK").save(cmyk, "JPEG")
+    paths["CMYK"] = _write(tmp / "cmyk.jpg", cmyk.getvalue())
+    return paths
+
+
+def test_other_modes_are_converted_to_rgb(client, tmp_path):
+    for mode, path in _mode_images(tmp_path).items():
+        assert Image.open(path).mode.startswith(mode), mode
+        overlay, stats = client.predict(handle_file(path), 32, 4, api_name=PATCHIFY)
+        assert Image.open(overlay).mode == "RGB", mode
+        assert (stats["num_patches"], stats["seq_len"], stats["patch_dim"]) == (64, 65, 48), mode
+        assert "centre-cropped to 40x40" in stats["resize_note"], mode
+
+
+# --------------------------------------------------------------------------------------
+#                                   The contract
+# --------------------------------------------------------------------------------------
+
+def test_patchify_224_16(client, sample):
+    overlay, stats = client.predict(sample, 224, 16, api_name=PATCHIFY)
+    assert (stats["grid_rows"], stats["grid_cols"]) == (14, 14)
+    assert (stats["num_patches"], stats["seq_len"], stats["patch_dim"]) == (196, 197, 768)
+    assert stats["cropped_pixels"] == 0
+    img = Image.open(overlay)
+    assert img.size == (224 * stats["overlay_scale"],) * 2
+
+
+def test_patchify_indivisible_patch_says_what_is_cropped(client, sample):
+    _, stats = client.predict(sample, 224, 24, api_name=PATCHIFY)
+    assert (stats["grid_rows"], stats["num_patches"], stats["seq_len"], stats["patch_dim"]) == (9, 81, 82, 1728)
+    assert stats["cropped_pixels"] == 8 and "dropped" in stats["crop_note"]
+
+
+@pytest.mark.parametrize("image_size,patch_size,word", [
+    (224, 0, "from 2 to the image size"),
+    (224, -16, "from 2 to the image size"),
+    (224, 225, "from 2 to the image size"),
+    (224, 3.5, "must be an integer"),
+    (224, "abc", "must be an integer"),
+    (0, 16, "from 8 to 1024"),
+    (1025, 16, "from 8 to 1024"),
+    (100000, 16, "from 8 to 1024"),
+    ("abc", 16, "must be an integer"),
+])
+def test_bad_numbers(client, sample, image_size, patch_size, word):
+    with pytest.raises(AppError, match=word):
+        client.predict(sample, image_size, patch_size, api_name=PATCHIFY)
+    _good_call(client, sample)
+
+
+def test_space_on_its_own_url(space_client, sample):
+    c = space_client("patch_explorer")
+    _, stats = c.predict(sample, 224, 16, api_name=PATCHIFY)
+    assert (stats["num_patches"], stats["seq_len"], stats["patch_dim"]) == (196, 197, 768)
+    with pytest.raises(AppError, match="must be an integer"):
+        c.predict(sample, 224, 3.5, api_name=PATCHIFY)
+    _good_call(c, sample)
+
+
+# --------------------------------------------------------------------------------------
+#                                   The other endpoints
+# --------------------------------------------------------------------------------------
+
+def test_tokens(client, sample):
+    strip, numbers, table = client.predict(sample, 224, 16, 768, api_name="/patch_explorer_tokens")
+    assert Path(strip).is_file()
+    assert "**196**" in numbers and "**197**" in numbers and "**590,592**" in numbers
+    rows = {r[0]: r for r in table["data"]}
+    assert rows["16 (yours)"][2] == "197" and rows["8"][2] == "785"
+
+
+def test_project(client, sample):
+    overlay, patch, plot, check = client.predict(sample, 224, 16, 768, 20, RANDOM, api_name="/patch_explorer_project")
+    assert Path(overlay).is_file() and Path(patch).is_file()
+    assert "row 1, column 6" in check and "max |difference|" in check
+    with pytest.raises(AppError, match="patch index must be from 0 to 195"):
+        client.predict(sample, 224, 16, 768, 196, RANDOM, api_name="/patch_explorer_project")
+
+
+def test_positions(client):
+    plot, mosaic, text = client.predict("2D sin-cos", 14, 3, 4, 768, api_name="/patch_explorer_positions")
+    assert Path(mosaic).is_file() and "neighbours" in text
+    with pytest.raises(AppError, match="divisible by 4"):
+        client.predict("2D sin-cos", 14, 3, 4, 770, api_name="/patch_explorer_positions")
+    with pytest.raises(AppError, match="row and column"):
+        client.predict("1D sin-cos", 8, 8, 0, 768, api_name="/patch_explorer_positions")
+
+
+@pytest.mark.skipif(available_offline("google/vit-base-patch16-224"), reason="ViT-B/16 is in the local cache")
+def test_hub_model_offline_is_a_clear_error(client, sample):
+    with pytest.raises(AppError, match="not available.*vit-tiny-shapes"):
+        client.predict(VIT_B, "principal components", api_name="/patch_explorer_filters")
+    _good_call(client, sample)
+
+
+@pytest.mark.skipif(not available_offline("vit-tiny-shapes"), reason="needs shared/weights/vit-tiny-shapes")
+def test_model_endpoints(client, sample):
+    overlay, patch, plot, check = client.predict(sample, 32, 4, 768, 9, TRAINED, api_name="/patch_explorer_project")
+    assert "trained vit-tiny-shapes projection (D = 128)" in check
+    with pytest.raises(AppError, match="4x4 patches"):
+        client.predict(sample, 224, 16, 768, 0, TRAINED, api_name="/patch_explorer_project")
+    _, _, text = client.predict("learned: " + TRAINED, 8, 2, 5, 768, api_name="/patch_explorer_positions")
+    assert "learned vit-tiny-shapes table" in text
+    img, text = client.predict(TRAINED, "principal components", api_name="/patch_explorer_filters")
+    assert Path(img).is_file() and "variance" in text
+    plot, table, text = client.predict([32, 48], 100, api_name="/patch_explorer_transfer")
+    assert [r[0] for r in table["data"]] == ["32 px", "48 px"] and "at 32 px" in text
+    with pytest.raises(AppError, match="multiples of 4"):
+        client.predict([30], 100, api_name="/patch_explorer_transfer")

@@ -1,0 +1,499 @@
+"""spaces/patch_explorer/compute.py, every function checked against an independent computation.
+
+Expected numbers come from the ViT paper (224/16 -> 196 patches of 768 values, ViT-B/16's
+patch embedding 768*768 + 768 parameters) or from straightforward re-implementations written
+here with loops (sin-cos tables, patch order, neighbour statistics). Tests that need the
+trained vit-tiny-shapes weights are marked ``needs_weights`` and skip without them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from shared.models import available_offline
+from spaces.patch_explorer import compute as C
+
+needs_weights = pytest.mark.skipif(not available_offline("vit-tiny-shapes"),
+                                   reason="needs the trained shared/weights/vit-tiny-shapes")
+
+
+def _random_image(size: int, seed: int = 0, width: int | None = None) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, size=(size, width or size, 3), dtype=np.uint8))
+
+
+@pytest.fixture(scope="module")
+def tiny_vit():
+    """A randomly initialised ViT with vit-tiny-shapes' configuration (no weights needed)."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    torch.manual_seed(0)
+    config = ViTConfig(image_size=32, patch_size=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, num_labels=5)
+    return ViTForImageClassification(config).eval()
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from shared.models import load
+
+    return load("vit-tiny-shapes", device="cpu", attn="eager").model
+
+
+# --------------------------------------------------------------------------------------
+#                                   Grid arithmetic and validation
+# --------------------------------------------------------------------------------------
+
+def test_vit_b16_numbers():
+    g = C.patch_grid(224, 16)
+    assert (g.rows, g.cols, g.num_patches, g.seq_len, g.patch_dim) == (14, 14, 196, 197, 768)
+    assert g.projection_params(768) == 768 * 768 + 768 == 590_592  # ViT-B/16 patch embedding
+    assert g.dropped == 0 and "nothing is cropped" in g.crop_note()
+
+
+@pytest.mark.parametrize("size,patch,n", [(384, 16, 576), (224, 14, 256), (224, 32, 49), (224, 224, 1), (64, 2, 1024)])
+def test_patch_counts(size, patch, n):
+    g = C.patch_grid(size, patch)
+    assert g.num_patches == n == (size // patch) ** 2
+    assert g.seq_len == n + 1
+
+
+def test_indivisible_patch_size_is_floored_and_cropped():
+    g = C.patch_grid(224, 24)  # 224 = 9*24 + 8
+    assert (g.rows, g.num_patches, g.covered, g.dropped) == (9, 81, 216, 8)
+    note = g.crop_note()
+    assert "8 pixel rows" in note and "216x216" in note and str(224 * 224 - 216 * 216) in note
+
+
+@pytest.mark.parametrize("size", [0, 7, 1025, -224, 3.5, "224", True, None])
+def test_bad_image_size(size):
+    with pytest.raises(ValueError, match="image size must be an integer"):
+        C.patch_grid(size, 4)
+
+
+@pytest.mark.parametrize("patch", [0, 1, -4, 225, 3.5, "16"])
+def test_bad_patch_size(patch):
+    with pytest.raises(ValueError, match="patch size must be an integer"):
+        C.patch_grid(224, patch)
+
+
+def test_bad_width():
+    for d in (0, -1, C.MAX_WIDTH + 1, 2.5):
+        with pytest.raises(ValueError, match="width D"):
+            C.patch_grid(224, 16).projection_params(d)
+
+
+def test_compare_patch_sizes():
+    rows = {r["patch_size"]: r for r in C.compare_patch_sizes(224)}
+    assert sorted(rows) == [8, 16, 32]
+    for p, tokens in ((8, 28 * 28 + 1), (16, 197), (32, 50)):
+        assert rows[p]["tokens"] == tokens
+        assert rows[p]["attention_entries"] == tokens * tokens
+        assert rows[p]["fp32_bytes"] == 4 * tokens * tokens and rows[p]["bf16_bytes"] == 2 * tokens * tokens
+    assert C.compare_patch_sizes(384)[1]["attention_entries"] == 577**2  # 384/16: 576 patches + CLS
+    assert [r["patch_size"] for r in C.compare_patch_sizes(16)] == [8, 16]  # P > S is left out
+
+
+def test_human_bytes():
+    assert C.human_bytes(512) == "512 B"
+    assert C.human_bytes(1536) == "1.5 KiB"
+    assert C.human_bytes(4 * 197 * 197) == f"{4 * 197 * 197 / 1024:.1f} KiB"
+    assert C.human_bytes(3 * 2**30) == "3.0 GiB"
+
+
+# --------------------------------------------------------------------------------------
+#                                   Preparation and patches
+# --------------------------------------------------------------------------------------
+
+def test_prepare_centre_crops_then_resizes():
+    arr = np.zeros((200, 300, 3), np.uint8)
+    arr[:, :50] = (255, 0, 0)  # left 50 columns red
+    arr[:, 50:250] = (0, 255, 0)  # centre 200 columns green
+    arr[:, 250:] = (0, 0, 255)  # right 50 columns blue
+    out, note = C.prepare(Image.fromarray(arr), 200)
+    assert out.size == (200, 200)
+    assert (np.asarray(out) == (0, 255, 0)).all()  # the borders of the long side are gone
+    assert "centre-cropped" in note and "100 columns" in note
+    out, note = C.prepare(Image.fromarray(arr), 64)
+    assert out.size == (64, 64) and "resized" in note
+    assert np.abs(np.asarray(out).astype(int) - (0, 255, 0)).max() <= 2
+
+
+def test_prepare_rejects_non_images():
+    with pytest.raises(ValueError, match="PIL image"):
+        C.prepare(np.zeros((8, 8, 3)), 32)
+
+
+def test_patchify_stats():
+    r = C.patchify(_random_image(300, width=400), 224, 16)
+    stats = r.stats(width=768)
+    assert r.image.size == (224, 224)
+    assert {k: stats[k] for k in ("grid_rows", "grid_cols", "num_patches", "seq_len", "patch_dim")} == {
+        "grid_rows": 14, "grid_cols": 14, "num_patches": 196, "seq_len": 197, "patch_dim": 768}
+    assert stats["projection_params"] == 590_592 and stats["cropped_pixels"] == 0
+
+
+def test_patches_raster_order_against_loops():
+    img = _random_image(20, seed=1)
+    got = C.patches(img, 6)  # 3x3 patches, the last 2 rows/cols dropped
+    arr = np.asarray(img)
+    expected = [arr[r * 6:(r + 1) * 6, c * 6:(c + 1) * 6] for r in range(3) for c in range(3)]
+    assert got.shape == (9, 6, 6, 3)
+    np.testing.assert_array_equal(got, np.stack(expected))
+
+
+def test_flatten_patch_is_channel_major():
+    patch = np.arange(4 * 4 * 3).reshape(4, 4, 3)
+    expected = [patch[i, j, c] for c in range(3) for i in range(4) for j in range(4)]
+    np.testing.assert_array_equal(C.flatten_patch(patch), expected)
+
+
+def test_crop_to_patches():
+    assert C.crop_to_patches(_random_image(224), 24).size == (216, 216)
+
+
+# --------------------------------------------------------------------------------------
+#                                   Drawing
+# --------------------------------------------------------------------------------------
+
+def test_overlay_grid_labels_highlight_and_margin():
+    img = Image.new("RGB", (224, 224), (100, 100, 100))
+    out, facts = C.overlay(img, 24, highlight=10)
+    s = facts["scale"]
+    assert s == 2 and out.size == (448, 448) and facts["label_step"] == 1
+    arr = np.asarray(out).astype(int)
+    assert tuple(arr[300, 24 * s]) == (255, 255, 255)  # a vertical grid line at column 24
+    assert tuple(arr[136, 136]) == (100, 100, 100)  # inside a patch, away from lines and labels
+    r, c = divmod(10, 9)
+    assert tuple(arr[r * 48 + 30, c * 48]) == (255, 40, 40)  # highlight outline of patch 10
+    margin = arr[440, 100]  # bottom 8 rows are dropped: tinted red
+    assert margin[0] > 100 > margin[1]
+    with pytest.raises(ValueError, match="patch index"):
+        C.overlay(img, 24, highlight=81)
+
+
+def test_overlay_skips_labels_when_patches_are_tiny():
+    out, facts = C.overlay(_random_image(512), 2)
+    assert out.size == (512, 512) and facts["label_step"] == 0 and facts["line_step"] == 2
+
+
+def test_patch_at():
+    assert C.patch_at(0, 0, 224, 16) == 0
+    assert C.patch_at(33, 17, 224, 16) == 1 * 14 + 2
+    assert C.patch_at(2 * 33, 2 * 17, 224, 16, scale=2) == 16
+    with pytest.raises(ValueError, match="cropped margin"):
+        C.patch_at(220, 10, 224, 24)
+
+
+def test_token_strip():
+    img = _random_image(64, seed=2)
+    strip, shown = C.token_strip(img, 32, per_row=4, tile=32)
+    assert shown == 5  # [CLS] + 4 patches
+    arr, gap, label_h = np.asarray(strip), 4, 13
+    x0, y0 = gap + 1 * (32 + gap), gap + label_h  # token 1 = patch 0 (top-left 32x32)
+    np.testing.assert_array_equal(arr[y0:y0 + 32, x0:x0 + 32], np.asarray(img)[:32, :32])
+    _, shown = C.token_strip(_random_image(256), 4)
+    assert shown == C.MAX_STRIP_TOKENS  # 4097 tokens, the first 256 drawn
+
+
+# --------------------------------------------------------------------------------------
+#                                   Linear projection
+# --------------------------------------------------------------------------------------
+
+def test_to_pixels_range():
+    x = C.to_pixels(Image.fromarray(np.array([[[0, 255, 127]]], np.uint8)))
+    assert x.shape == (1, 3, 1, 1)
+    np.testing.assert_allclose(x.flatten().numpy(), [-1, 1, 127 / 127.5 - 1], atol=1e-6)
+
+
+def test_seeded_projection_is_reproducible_and_bounded():
+    a, b = C.seeded_projection(4, 8, seed=3), C.seeded_projection(4, 8, seed=3)
+    torch.testing.assert_close(a.weight, b.weight)
+    assert not torch.equal(a.weight, C.seeded_projection(4, 8, seed=4).weight)
+    assert a.weight.abs().max() <= 1 / math.sqrt(48)
+    with pytest.raises(ValueError, match="limit"):
+        C.seeded_projection(128, 4096)
+
+
+def test_conv_equals_unfold_and_independent_matmul():
+    img = _random_image(48, seed=5)
+    conv = C.seeded_projection(8, 16, seed=1)
+    out = C.conv_vs_unfold(C.to_pixels(img), conv)
+    assert out["max_abs_diff"] < 1e-5
+    # independent: numpy patches (loops above) flattened channel-major, float64 matmul
+    x = np.stack([C.flatten_patch(p) for p in C.patches(img, 8)]) / 127.5 - 1  # (36, 192)
+    w = conv.weight.detach().double().numpy().reshape(16, -1)  # (16, 192)
+    expected = x @ w.T + conv.bias.detach().double().numpy()
+    np.testing.assert_allclose(out["conv"].numpy(), expected, atol=1e-4)
+
+
+def test_conv_vs_unfold_output_limit():
+    conv = C.seeded_projection(2, 8192)
+    with pytest.raises(ValueError, match="outputs"):
+        C.conv_vs_unfold(torch.zeros(1, 3, 256, 256), conv)
+
+
+def test_project_patch():
+    img = _random_image(64, seed=6)
+    conv = C.seeded_projection(16, 32)
+    p = C.project_patch(img, 16, 6, conv)
+    assert (p.row, p.col) == (1, 2)
+    patch = np.asarray(img)[16:32, 32:48]
+    np.testing.assert_array_equal(p.patch, patch)
+    np.testing.assert_allclose(p.vector, C.flatten_patch(patch) / 127.5 - 1, atol=1e-6)
+    w = conv.weight.detach().double().numpy().reshape(32, -1)
+    np.testing.assert_allclose(p.embedding, w @ p.vector + conv.bias.detach().double().numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="patch index"):
+        C.project_patch(img, 16, 16, conv)
+    with pytest.raises(ValueError, match="4x4 patches"):
+        C.project_patch(img, 4, 0, conv)
+
+
+def test_trained_projection_shape(tiny_vit):
+    conv = C.trained_projection(tiny_vit)
+    assert tuple(conv.weight.shape) == (32, 3, 4, 4) and conv.stride == (4, 4)
+
+
+# --------------------------------------------------------------------------------------
+#                                   Positional encodings
+# --------------------------------------------------------------------------------------
+
+def _naive_sincos_1d(n: int, d: int) -> np.ndarray:
+    pe = np.zeros((n, d))
+    for pos in range(n):
+        for i in range(0, d, 2):
+            pe[pos, i] = math.sin(pos / 10000 ** (i / d))
+            pe[pos, i + 1] = math.cos(pos / 10000 ** (i / d))
+    return pe
+
+
+def test_sincos_1d_matches_vaswani():
+    np.testing.assert_allclose(C.sincos_1d(50, 16), _naive_sincos_1d(50, 16), atol=1e-12)
+    np.testing.assert_allclose(C.sincos_1d(1, 8)[0], [0, 1] * 4)
+    with pytest.raises(ValueError, match="even"):
+        C.sincos_1d(4, 7)
+
+
+def test_sincos_2d_halves_encode_row_and_column():
+    g, d = 5, 16
+    got = C.sincos_2d(g, d)
+    naive = np.array([np.concatenate([_naive_sincos_1d(g, d // 2)[r], _naive_sincos_1d(g, d // 2)[c]])
+                      for r in range(g) for c in range(g)])
+    np.testing.assert_allclose(got, naive, atol=1e-12)
+    # MAE's layout ([sin | cos] halves, omega = 1/10000^(i/(D/4))) is a permutation of the same
+    # dimensions, so all cosine similarities agree.
+    omega = 1 / 10000 ** (np.arange(d // 4) / (d / 4))
+
+    def mae_1d(pos):
+        out = np.outer(pos, omega)
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+    rows, cols = np.divmod(np.arange(g * g), g)
+    mae = np.concatenate([mae_1d(rows), mae_1d(cols)], axis=1)
+    np.testing.assert_allclose(C.cosine_similarity_matrix(got), C.cosine_similarity_matrix(mae), atol=1e-12)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        C.sincos_2d(4, 18)
+
+
+def test_cosine_similarity_and_map():
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(9, 5))
+    sim = C.cosine_similarity_matrix(t)
+    for i in range(9):
+        for j in range(9):
+            expected = t[i] @ t[j] / (np.linalg.norm(t[i]) * np.linalg.norm(t[j]))
+            assert sim[i, j] == pytest.approx(expected)
+    m = C.similarity_map(t, 3, 4)
+    assert m.shape == (3, 3) and m[1, 1] == pytest.approx(1.0)
+    np.testing.assert_allclose(m.flatten(), sim[4])
+    with pytest.raises(ValueError):
+        C.similarity_map(t, 3, 9)
+
+
+def test_neighbour_similarity_against_pair_loops():
+    g = 4
+    t = np.random.default_rng(1).normal(size=(g * g, 6))
+    got = C.neighbour_similarity(t, g)
+    sim = C.cosine_similarity_matrix(t)
+    near, far = [], []
+    for i in range(g * g):
+        for j in range(i + 1, g * g):
+            (ri, ci), (rj, cj) = divmod(i, g), divmod(j, g)
+            (near if abs(ri - rj) + abs(ci - cj) == 1 else far).append(sim[i, j])
+    assert got["neighbour_pairs"] == len(near) == 2 * g * (g - 1)
+    assert got["non_neighbour_pairs"] == len(far)
+    assert got["neighbour_mean"] == pytest.approx(np.mean(near))
+    assert got["non_neighbour_mean"] == pytest.approx(np.mean(far))
+    assert got["by_distance"][0][0] == 1.0
+
+
+def test_sincos_2d_has_2d_structure_and_1d_does_not_see_columns():
+    s2 = C.neighbour_similarity(C.sincos_2d(14, 768), 14)
+    assert s2["neighbour_mean"] > s2["non_neighbour_mean"] + 0.1
+    # 1-D codes number patches in raster order: index i and i + 14 (vertical neighbours) are far apart
+    sim1 = C.cosine_similarity_matrix(C.sincos_1d(196, 768))
+    assert sim1[0, 1] > sim1[0, 14]
+
+
+def test_similarity_mosaic_size():
+    img = C.similarity_mosaic(C.sincos_2d(4, 16), 4, cell=3, gap=2)
+    assert img.size == (4 * 12 + 5 * 2,) * 2
+
+
+def test_learned_positions_shape(tiny_vit):
+    assert C.learned_positions(tiny_vit).shape == (64, 32)
+
+
+# --------------------------------------------------------------------------------------
+#                                   Filters
+# --------------------------------------------------------------------------------------
+
+def test_filter_images_raw_filters_are_min_max_scaled():
+    w = torch.randn(10, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    imgs, explained = C.filter_images(w, "filters", count=4)
+    assert imgs.shape == (4, 4, 4, 3) and explained is None
+    for k in range(4):
+        f = w[k].permute(1, 2, 0).numpy()  # (P, P, C)
+        np.testing.assert_allclose(imgs[k], (f - f.min()) / (f.max() - f.min()), atol=1e-6)
+
+
+def test_filter_images_pca_against_covariance_eigenvectors():
+    w = torch.randn(40, 3, 4, 4, generator=torch.Generator().manual_seed(1)).double()
+    imgs, explained = C.filter_images(w, "pca", count=5)
+    flat = w.reshape(40, -1).numpy()
+    cov = np.cov(flat, rowvar=False)
+    vals, vecs = np.linalg.eigh(cov)  # ascending
+    vals, vecs = vals[::-1], vecs[:, ::-1]
+    np.testing.assert_allclose(explained, vals[:5] / vals.sum(), rtol=1e-8)
+    for k in range(5):
+        v = vecs[:, k].reshape(3, 4, 4).transpose(1, 2, 0)
+        scaled = (v - v.min()) / (v.max() - v.min())
+        assert np.allclose(imgs[k], scaled, atol=1e-6) or np.allclose(imgs[k], 1 - scaled, atol=1e-6)  # sign
+    with pytest.raises(ValueError, match="mode"):
+        C.filter_images(w, "ica")
+
+
+def test_tile_images():
+    img = C.tile_images(np.zeros((9, 4, 4, 3)), per_row=7, cell=10, gap=2)
+    assert img.size == (7 * 12 + 2, 2 * 12 + 2)
+
+
+# --------------------------------------------------------------------------------------
+#                                   Resolution transfer
+# --------------------------------------------------------------------------------------
+
+def test_interpolate_positions_identity_and_cls():
+    t = torch.randn(1, 1 + 64, 8)
+    torch.testing.assert_close(C.interpolate_positions(t, 8), t)
+    out = C.interpolate_positions(t, 12)
+    assert out.shape == (1, 1 + 144, 8)
+    torch.testing.assert_close(out[:, :1], t[:, :1])  # [CLS] kept
+    with pytest.raises(ValueError, match="square"):
+        C.interpolate_positions(torch.randn(1, 1 + 10, 8), 4)
+
+
+def test_interpolate_positions_matches_transformers(tiny_vit):
+    emb = tiny_vit.vit.embeddings
+    for size in (16, 48, 64):
+        g = size // 4
+        theirs = emb.interpolate_pos_encoding(torch.zeros(1, 1 + g * g, 32), size, size)
+        ours = C.interpolate_positions(emb.position_embeddings.detach(), g)
+        torch.testing.assert_close(ours, theirs.detach(), rtol=0, atol=1e-6)
+
+
+def test_interpolate_positions_matches_an_independent_bicubic():
+    """Keys' cubic convolution (a = -0.75, half-pixel centres, clamped borders), written out."""
+    g, new = 4, 6
+    t = torch.randn(1, 1 + g * g, 3, dtype=torch.float64)
+    grid = t[0, 1:].reshape(g, g, 3).numpy()
+
+    def w(x, a=-0.75):
+        x = abs(x)
+        if x <= 1:
+            return (a + 2) * x**3 - (a + 3) * x**2 + 1
+        if x < 2:
+            return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
+        return 0.0
+
+    def taps(i):
+        src = (i + 0.5) * g / new - 0.5
+        base = math.floor(src)
+        return [(min(max(base + k, 0), g - 1), w(src - (base + k))) for k in (-1, 0, 1, 2)]
+
+    expected = np.zeros((new, new, 3))
+    for i in range(new):
+        for j in range(new):
+            for ri, wr in taps(i):
+                for cj, wc in taps(j):
+                    expected[i, j] += wr * wc * grid[ri, cj]
+    ours = C.interpolate_positions(t, new)[0, 1:].reshape(new, new, 3).numpy()
+    np.testing.assert_allclose(ours, expected, atol=1e-10)
+
+
+def test_model_at_resolution_equals_transformers_interpolation(tiny_vit):
+    x = torch.randn(2, 3, 48, 48)
+    moved = C.model_at_resolution(tiny_vit, 48)
+    assert moved.config.image_size == 48 and tiny_vit.config.image_size == 32
+    with torch.no_grad():
+        ours = moved(pixel_values=x).logits
+        theirs = tiny_vit(pixel_values=x, interpolate_pos_encoding=True).logits
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="multiple of the patch size"):
+        C.model_at_resolution(tiny_vit, 50)
+
+
+def test_shapes_accuracy_counts_correct_labels(tiny_vit):
+    from shared.data.shapes import ShapesDataset
+
+    acc = C.shapes_accuracy(tiny_vit, 32, n=40, batch_size=16)
+    images, labels, _ = ShapesDataset("test", 40, 32).arrays()
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        expected = (tiny_vit(pixel_values=x).logits.argmax(-1).numpy() == labels).mean()
+    assert acc == pytest.approx(expected)
+    with pytest.raises(ValueError, match="test images"):
+        C.shapes_accuracy(tiny_vit, 32, n=0)
+
+
+def test_transfer_accuracy_rows(tiny_vit):
+    rows = C.transfer_accuracy(tiny_vit, [48, 32], n=20)
+    assert [r["image_size"] for r in rows] == [32, 48]
+    assert rows[0]["tokens"] == 65 and rows[1]["tokens"] == 145
+    assert rows[0]["accuracy_interpolated"] == rows[0]["accuracy_resized_to_base"]
+    with pytest.raises(ValueError, match="multiples of 4"):
+        C.transfer_accuracy(tiny_vit, [30], n=20)
+
+
+# --------------------------------------------------------------------------------------
+#                                   The trained model (needs the weights)
+# --------------------------------------------------------------------------------------
+
+@needs_weights
+def test_learned_positions_have_2d_structure(trained):
+    """ViT Figure 7 (centre): nearby positions of the learned table are more similar."""
+    table = C.learned_positions(trained)
+    assert table.shape == (64, 128)
+    s = C.neighbour_similarity(table, 8)
+    assert s["neighbour_mean"] > s["non_neighbour_mean"] + 0.1
+    mean = [m for _, m in s["by_distance"]]
+    assert mean[0] > mean[-1]  # similarity falls with distance
+
+
+@needs_weights
+def test_trained_filters_are_smoother_than_random(trained):
+    """Trained patch filters concentrate variance in few components; random ones do not."""
+    _, trained_var = C.filter_images(C.trained_projection(trained).weight, "pca", count=5)
+    _, random_var = C.filter_images(C.seeded_projection(4, 128).weight, "pca", count=5)
+    assert trained_var.sum() > random_var.sum()
+
+
+@needs_weights
+def test_trained_model_at_native_and_transferred_resolution(trained):
+    rows = {r["image_size"]: r for r in C.transfer_accuracy(trained, [32, 48], n=200)}
+    assert rows[32]["accuracy_interpolated"] >= 0.95
+    assert 0.2 < rows[48]["accuracy_interpolated"] <= 1.0  # well above chance (0.2) after interpolation
