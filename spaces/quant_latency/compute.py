@@ -478,7 +478,8 @@ def compare(model: str, variants: Sequence[str], batch_size: int, runs: int, thr
 
     Holds ``MEASURE_LOCK`` for the whole call (preparation included, since exporting or quantizing
     a model also loads the CPU), and sets ``torch.set_num_threads(threads)`` only for its duration.
-    ``measured_from``/``measured_to`` are ``time.time()`` around each variant's timed runs.
+    ``measured_from``/``measured_to`` are ``time.time()`` around each variant's timed runs;
+    ``lock_wait_s`` is how long this call waited for another measurement to finish.
     """
     name = check_model(model)
     chosen = check_variants(variants)
@@ -487,9 +488,11 @@ def compare(model: str, variants: Sequence[str], batch_size: int, runs: int, thr
     threads = _check_int(DEFAULT_THREADS if threads is None else threads, "threads", 1, MAX_THREADS)
     report = progress or (lambda fraction, message: None)
 
+    asked = time.time()
     if not MEASURE_LOCK.acquire(blocking=False):
         report(0.0, "waiting for another measurement to finish (one at a time, so timings stay clean)")
         MEASURE_LOCK.acquire()
+    lock_wait_s = time.time() - asked
     previous_threads = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)
@@ -541,7 +544,7 @@ def compare(model: str, variants: Sequence[str], batch_size: int, runs: int, thr
         fp32 = next((r for r in rows if r["variant"] == "fp32" and r["available"]), None)
         for r in rows:
             r.update(model=name, batch_size=batch_size, runs=runs, warmup=WARMUP_RUNS, threads=threads,
-                     eval_images=n_eval)
+                     eval_images=n_eval, lock_wait_s=lock_wait_s)
             r.setdefault("speedup_vs_fp32", None)
             if fp32 is not None and r["available"]:
                 r["speedup_vs_fp32"] = fp32["median_ms"] / r["median_ms"]

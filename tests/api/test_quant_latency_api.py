@@ -70,4 +70,6 @@ def test_two_concurrent_clients_are_measured_one_after_the_other(hub_url):
         assert rows is not None and all(r["available"] and r["median_ms"] > 0 for r in rows)
         spans.append((min(r["measured_from"] for r in rows), max(r["measured_to"] for r in rows)))
     (a0, a1), (b0, b1) = sorted(spans)
+    waits = [rows[0]["lock_wait_s"] for rows in results]
+    print(f"measured {a0:.3f}-{a1:.3f} then {b0:.3f}-{b1:.3f} (gap {b0 - a1:.3f} s); lock waits {waits}")
     assert a1 <= b0, f"measurements overlapped: {spans}"
