@@ -177,8 +177,8 @@ def build() -> gr.Blocks:
                                     "agreement = top-1 agreement with fp32)", column_widths=WIDTHS, wrap=True)
         ratios = gr.Markdown()
         with gr.Row():
-            latency_plot = gr.Plot(label="latency (median, IQR error bars)")
-            accuracy_plot = gr.Plot(label="accuracy vs latency")
+            latency_plot = gr.Plot(label="latency (median, IQR error bars)", show_label=False)
+            accuracy_plot = gr.Plot(label="accuracy vs latency", show_label=False)
         with gr.Accordion("Raw result (JSON, as the API returns it)", open=False):
             result = gr.JSON(label="result")
         gr.Markdown(CITATIONS)
