@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from shared.data.shapes import DEFAULT_SIZE, SHAPES, ShapesDataset
 from shared.training.loop import cosine_lr, progress, random_batches, seed_everything, to_tensor, write_model_card
@@ -181,7 +180,7 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
 
         decay = min(cfg.ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), model.parameters()):
+            for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
                 pe.lerp_(pm, 1 - decay)
         bar.update(1)
         if step % 50 == 0 or step == cfg.steps - 1:
