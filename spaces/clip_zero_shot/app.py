@@ -1,0 +1,284 @@
+"""CLIP zero-shot: Gradio glue around ``compute.py`` (which holds all the maths)."""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from shared.data.shapes import COLORS, SHAPES  # noqa: E402
+from shared.models import names, offline_names  # noqa: E402
+from shared.ui import ValidatedImage, sample_examples, user_errors  # noqa: E402
+
+from . import compute  # noqa: E402
+
+SLUG = "clip_zero_shot"
+TITLE = "CLIP zero-shot"
+WEIGHTS: tuple[str, ...] = ("clip-tiny-shapes",)
+TASK = "zero-shot-image-classification"
+
+PAPER = "Radford et al., 2021, *Learning Transferable Visual Models From Natural Language Supervision*"
+SHAPE_LABELS = ", ".join(SHAPES)
+ENSEMBLE = "a photo of a {}\nan image of a {}\na rendering of a {}"
+MAX_PLOTTED = 20
+
+
+# --------------------------------------------------------------------------------------
+#                                   Zero-shot
+# --------------------------------------------------------------------------------------
+
+@user_errors
+def classify(image: Image.Image, labels: str, template: str, model_name: str = compute.DEFAULT_MODEL):
+    """Zero-shot classify ``image`` over comma/newline-separated ``labels``; ``template`` holds one or more
+    prompt templates (one per line, each with {}), averaged as a prompt ensemble. Returns label -> probability."""
+    result = compute.zero_shot(image, labels, template, model_name or compute.DEFAULT_MODEL)
+    if result.truncated:
+        gr.Warning(f"{len(result.truncated)} prompt(s) were longer than the model's text context and were truncated "
+                   f"to fit; the first: {result.truncated[0][:80]!r}.")
+    return result.probabilities(), result
+
+
+def _probability_figure(result: compute.ZeroShotResult, temperature: float):
+    order = np.argsort(-result.cosines)[:MAX_PLOTTED]
+    at_t = compute.softmax_with_temperature(result.cosines, temperature)
+    learned_t = 1.0 / result.logit_scale
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(order) + 1.4))
+    y = np.arange(len(order))
+    ax.barh(y - 0.2, result.probs[order], height=0.4, label=f"learned τ = {learned_t:.4f}", color="#4f46e5")
+    ax.barh(y + 0.2, at_t[order], height=0.4, label=f"your τ = {temperature:g}", color="#f59e0b")
+    ax.set_yticks(y, [result.labels[i] for i in order])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("softmax probability")
+    ax.set_title(f"entropy: {compute.entropy_bits(result.probs):.2f} bits (learned) vs "
+                 f"{compute.entropy_bits(at_t):.2f} bits (yours)", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def explain(result: compute.ZeroShotResult | None, temperature: float):
+    """Redraw the bar chart, the similarity table and the notes for a stored result (no model call)."""
+    if result is None:
+        return None, None, "Run **Classify** first."
+    temperature = float(temperature)
+    at_t = compute.softmax_with_temperature(result.cosines, temperature)
+    order = np.argsort(-result.cosines)
+    table = [[result.labels[i], round(float(result.cosines[i]), 4), round(float(result.logits[i]), 2),
+              round(float(result.probs[i]), 4), round(float(at_t[i]), 4)] for i in order]
+    n_templates = len(result.prompts[0])
+    cache = ("♻️ text embeddings came from the **cache** (same model, labels and templates as an earlier call)"
+             if result.cached else "🆕 text embeddings were **computed** now and cached for next time")
+    lines = [
+        f"**Model** `{result.model}`. {cache}.",
+        f"**Learned logit scale** s = {result.logit_scale:.2f}, so τ = 1/s = {1 / result.logit_scale:.4f}; "
+        f"probabilities = softmax(s · cosine).",
+        f"**Prompt ensemble**: {n_templates} template(s) per label, embedded, L2-normalised, averaged and "
+        f"re-normalised ({PAPER}, §3.1.4). Label 1 prompts: "
+        + "; ".join(f"`{html.escape(p)}`" for p in result.prompts[0][:4]) + ("…" if n_templates > 4 else ""),
+    ]
+    if result.truncated:
+        lines.append(f"⚠️ **Truncated**: {len(result.truncated)} prompt(s) exceeded the text context and were cut "
+                     f"to fit, so only their first tokens count: "
+                     + "; ".join(f"`{html.escape(p[:60])}…`" for p in result.truncated[:3]))
+    return _probability_figure(result, temperature), table, "\n\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+#                                   Contrastive batch
+# --------------------------------------------------------------------------------------
+
+def _batch_figure(res: compute.BatchResult):
+    n = len(res.captions)
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.42 * n + 3.5), max(4.5, 0.36 * n + 2)))
+    im = ax.imshow(res.similarity, cmap="viridis")
+    short = [f"{j}: {c.removeprefix('a ')}" for j, c in enumerate(res.captions)]
+    ax.set_xticks(range(n), short, rotation=70, ha="right", fontsize=7 if n > 12 else 8)
+    ax.set_yticks(range(n), [f"image {i}" for i in range(n)], fontsize=7 if n > 12 else 8)
+    ax.set_xlabel("caption j")
+    ax.set_ylabel("image i")
+    for k in range(n):  # the matching pairs
+        ax.add_patch(plt.Rectangle((k - 0.5, k - 0.5), 1, 1, fill=False, edgecolor="white", lw=1.2))
+    if n <= 12:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{res.similarity[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="black" if res.similarity[i, j] > res.similarity.mean() else "white")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="cosine similarity")
+    ax.set_title("cosine(image i, caption j); white boxes: matching pairs", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+@user_errors
+def batch(n: float, start: float, model_name: str, progress=gr.Progress()):
+    """N held-out shapes renders x their N captions: similarity heatmap, symmetric InfoNCE, hard negatives."""
+    from shared.ui import as_int
+
+    progress(0.1, desc="embedding images and captions")
+    res = compute.contrastive_batch(as_int(n, "batch size"), as_int(start, "start index"),
+                                    model_name or compute.DEFAULT_MODEL)
+    gallery = [(img.resize((96, 96), Image.NEAREST), f"{i}: {c}") for i, (img, c) in enumerate(zip(res.images, res.captions, strict=True))]
+    s = res.logit_scale
+    summary = (
+        f"**Symmetric InfoNCE loss = {res.loss:.4f}** = (image→text {res.loss_image_to_text:.4f} + "
+        f"text→image {res.loss_text_to_image:.4f}) / 2, on logits s · cosine with the learned s = {s:.2f}.\n\n"
+        f"Each row is a softmax over captions (which caption is this image's?), each column a softmax over "
+        f"images; the target is the diagonal. Chance level is ln N = {np.log(len(res.captions)):.3f}.\n\n"
+        f"Top-1: image→text {res.image_to_text_accuracy:.0%}, text→image {res.text_to_image_accuracy:.0%}."
+    )
+    hard = [[i, res.captions[i], j, res.captions[j], round(c, 4), round(float(res.similarity[i, i]), 4)]
+            for i, j, c in res.hard_negatives]
+    return _batch_figure(res), summary, hard, gallery
+
+
+# --------------------------------------------------------------------------------------
+#                                   Where in the image
+# --------------------------------------------------------------------------------------
+
+@user_errors
+def locate(image: Image.Image, label: str, template: str, model_name: str):
+    """Cosine of each projected patch token to a label, as a heatmap over the (centre-cropped) image."""
+    res = compute.patch_similarity(image, label, template, model_name or compute.DEFAULT_MODEL)
+    view = compute.center_square(image).resize((224, 224), Image.BICUBIC)
+    g = res.similarity.shape[0]
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 4))
+    axes[0].imshow(view)
+    axes[0].set_title("what the model sees (centre crop)", fontsize=10)
+    axes[1].imshow(view)
+    lim = float(np.abs(res.similarity).max()) or 1.0
+    im = axes[1].imshow(res.similarity, cmap="coolwarm", vmin=-lim, vmax=lim, alpha=0.6,
+                        extent=(0, 224, 224, 0), interpolation="nearest")
+    axes[1].set_title(f"patch · text cosine ({g}×{g} patches) for {res.label!r}", fontsize=10)
+    for ax in axes:
+        ax.axis("off")
+    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    cache = "from the cache" if res.cached else "computed now"
+    note = (
+        f"Pooled [CLS] cosine (the one CLIP was trained on): **{res.cls_similarity:.4f}**. Patch cosines range "
+        f"{res.similarity.min():.3f} to {res.similarity.max():.3f}. Text embedding {cache}; prompts: "
+        + "; ".join(f"`{html.escape(p)}`" for p in res.prompts)
+    )
+    return fig, note
+
+
+# --------------------------------------------------------------------------------------
+#                                   Layout
+# --------------------------------------------------------------------------------------
+
+def _model_info() -> str:
+    ready = offline_names(TASK)
+    return ("Models available here without network: " + ", ".join(f"`{n}`" for n in ready) +
+            ". Hub models need network (or a local Hugging Face cache); offline they fail with a clear message.")
+
+
+def build() -> gr.Blocks:
+    samples = sample_examples()
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(
+            f"## 🔗 {TITLE}\n"
+            "CLIP embeds an image and a sentence into one space and compares them with a cosine similarity. "
+            "Trained so that matching image-caption pairs score highest in a batch, it classifies images into "
+            f"labels it never saw as classes: turn each label into a sentence and pick the closest ({PAPER}). "
+            "Everything below is computed by the model you pick; `clip-tiny-shapes` was trained here on the "
+            "shapes dataset (see its model card)."
+        )
+        model = gr.Dropdown(names(TASK), value=compute.DEFAULT_MODEL, label="Model", info=_model_info())
+        model_state = gr.State(compute.DEFAULT_MODEL)  # the classify endpoint's model; hidden from the API
+        model.change(lambda m: m, model, model_state, api_visibility="private")
+
+        with gr.Tab("Zero-shot"):
+            gr.Markdown(
+                "Give an image, candidate labels and one or more prompt templates (one per line, `{}` is the label). "
+                "Several templates are averaged into one text embedding per label, the paper's *prompt ensembling*. "
+                f"At most {compute.MAX_LABELS} labels; prompts longer than the model's text context are truncated."
+            )
+            with gr.Row():
+                with gr.Column():
+                    image = ValidatedImage(label="Image", height=260)
+                    labels = gr.Textbox(SHAPE_LABELS, label="Candidate labels (comma- or newline-separated)", lines=2)
+                    template = gr.Textbox(compute.DEFAULT_TEMPLATE, label="Prompt template(s), one per line", lines=3)
+                    go = gr.Button("Classify", variant="primary")
+                with gr.Column():
+                    probs = gr.Label(label="Probabilities (softmax at the learned scale)", num_top_classes=10)
+                    notes = gr.Markdown()
+            gr.Examples(
+                [[p, SHAPE_LABELS, compute.DEFAULT_TEMPLATE] for p in samples]
+                + [[samples[0], ", ".join(f"{c} {s}" for c in COLORS for s in ("circle", "square")), ENSEMBLE]]
+                if samples else [],
+                inputs=[image, labels, template], cache_examples=False,
+                label="Samples (renders of the shapes dataset); the last uses a three-template ensemble",
+            )
+            gr.Markdown(
+                "**Temperature.** Probabilities are softmax(cosine / τ). CLIP learns τ: it starts at 0.07 and is "
+                "clipped so the logit scale 1/τ never exceeds 100; the released models end at that limit, "
+                f"τ = 0.01 ({PAPER}, §2.5). Lower τ sharpens the softmax towards the top label, higher τ flattens it. "
+                "Cosines do not change with τ; only how decisively they are turned into probabilities."
+            )
+            temperature = gr.Slider(0.005, 1.0, value=compute.PAPER_INIT_TEMPERATURE, step=0.005,
+                                    label="Your temperature τ (compared with the model's learned τ)")
+            with gr.Row():
+                chart = gr.Plot(label="Probabilities: learned τ vs yours")
+                table = gr.Dataframe(headers=["label", "cosine", "logit (s·cos)", "p (learned τ)", "p (your τ)"],
+                                     label="Cosine similarities", interactive=False)
+            result = gr.State(None)
+            go.click(classify, [image, labels, template, model_state], [probs, result],
+                     api_name=f"{SLUG}_classify").success(
+                explain, [result, temperature], [chart, table, notes], api_visibility="private")
+            temperature.change(explain, [result, temperature], [chart, table, notes], api_visibility="private")
+
+        with gr.Tab("Contrastive batch"):
+            gr.Markdown(
+                "Training sees a batch of N images and their N captions. The N×N cosine matrix should be brightest on "
+                "the diagonal. CLIP's loss is the **symmetric InfoNCE**: a cross-entropy over each row (image→text) and "
+                f"each column (text→image) of s · cosine, averaged ({PAPER}, Figure 3). The images are held-out renders "
+                "(test split) and their true captions; off-diagonal pairs with the highest similarity are the "
+                "**hard negatives**, the pairs the loss works hardest to push apart."
+            )
+            with gr.Row():
+                n = gr.Slider(2, compute.MAX_BATCH, value=8, step=1, label="N (images and captions)")
+                start = gr.Number(0, label="First test-split index", precision=0, minimum=0)
+                run_batch = gr.Button("Embed the batch", variant="primary")
+            with gr.Row():
+                heatmap = gr.Plot(label="Similarity matrix")
+                with gr.Column():
+                    loss = gr.Markdown()
+                    hard = gr.Dataframe(headers=["image", "its caption", "caption", "confused with", "cosine",
+                                                 "cosine of the true pair"], label="Hard negatives", interactive=False)
+            gallery = gr.Gallery(label="The batch (model input size, enlarged)", columns=8, height=260)
+            run_batch.click(batch, [n, start, model], [heatmap, loss, hard, gallery], api_name=f"{SLUG}_batch")
+
+        with gr.Tab("Where in the image"):
+            gr.Markdown(
+                "**Indicative only.** CLIP has no cross-attention between image and text: the towers meet once, in "
+                "the cosine between the pooled [CLS] embedding and the text embedding. Here every patch token of the "
+                "last layer goes through the same final layer norm and projection as [CLS] and is compared with the "
+                "label's text embedding. Patch tokens were never trained to align with text, so this map can be "
+                "noisy or inverted; MaskCLIP (Zhou et al., 2022) found raw patch outputs localise poorly. It shows "
+                "what the patch tokens carry, not where the model 'looked'."
+            )
+            with gr.Row():
+                with gr.Column():
+                    loc_image = ValidatedImage(label="Image", height=260)
+                    loc_label = gr.Textbox("star", label="Label to locate")
+                    loc_template = gr.Textbox(compute.DEFAULT_TEMPLATE, label="Prompt template(s), one per line")
+                    run_loc = gr.Button("Map the patches", variant="primary")
+                with gr.Column():
+                    loc_plot = gr.Plot(label="Patch similarity")
+                    loc_note = gr.Markdown()
+            gr.Examples([[p, p.rsplit("_", 1)[-1].removesuffix(".png")] for p in samples],
+                        inputs=[loc_image, loc_label], cache_examples=False, label="Samples")
+            run_loc.click(locate, [loc_image, loc_label, loc_template, model], [loc_plot, loc_note],
+                          api_name=f"{SLUG}_locate")
+    return demo
+
+
+if __name__ == "__main__":
+    build().launch()
