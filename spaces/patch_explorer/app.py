@@ -20,7 +20,7 @@ WEIGHTS: tuple[str, ...] = (compute.LEARNED_MODEL,)
 RANDOM = "seeded random (untrained)"
 # Choice label -> registry name (shared/models.py). ViT-B/16 needs the Hub (or its local cache).
 LEARNED = {
-    "vit-tiny-shapes (trained here: P=4, D=128)": compute.LEARNED_MODEL,
+    "vit-tiny-shapes (trained here, P=4)": compute.LEARNED_MODEL,
     "google/vit-base-patch16-224 (P=16, D=768; Hub)": "google/vit-base-patch16-224",
 }
 TRAINED = next(iter(LEARNED))
@@ -61,6 +61,19 @@ def _model(name: str = compute.LEARNED_MODEL):
     return load(name, attn="eager").model
 
 
+def _tiny_shape() -> tuple[int, int]:
+    """(patch size, width) of vit-tiny-shapes, read from its config without loading weights."""
+    import json
+
+    from shared.models import local_path
+
+    config = local_path(compute.LEARNED_MODEL) / "config.json"
+    if config.is_file():
+        c = json.loads(config.read_text())
+        return c["patch_size"], c["hidden_size"]
+    return 4, 96  # the recipe's shape (shared/training/vit_tiny_shapes.py), for a checkout without weights
+
+
 _TRANSFER: dict[tuple[int, int], dict] = {}  # (size, n) -> measured row; the model never changes in a process
 _TRANSFER_LOCK = threading.Lock()
 
@@ -98,7 +111,7 @@ def _similarity_figure(sim: np.ndarray, row: int, col: int, structure: dict, tit
     dist, mean = zip(*structure["by_distance"], strict=True)
     right.plot(dist, mean, "o-", ms=3)
     right.axhline(structure["non_neighbour_mean"], color="grey", ls="--", lw=1, label="mean over non-neighbours")
-    right.set_xlabel("grid distance between two positions")
+    right.set_xlabel("grid distance between two positions (Euclidean, rounded)")
     right.set_ylabel("mean cosine similarity")
     right.set_title(title, fontsize=9)
     right.legend(fontsize=7)
@@ -257,7 +270,8 @@ def filters(source, mode):
     if source in LEARNED:
         weight = compute.trained_projection(_model(LEARNED[source])).weight.detach()  # (D, 3, P, P)
     elif source == RANDOM:
-        weight = compute.seeded_projection(4, 128).weight.detach()  # (128, 3, 4, 4): vit-tiny-shapes' shape, untrained
+        p, d = _tiny_shape()
+        weight = compute.seeded_projection(p, d).weight.detach()  # (D, 3, P, P): vit-tiny-shapes' shape, untrained
     else:
         raise ValueError(f"source must be one of {[*LEARNED, RANDOM]}, got {source!r}")
     pca = mode.startswith("principal")
@@ -352,6 +366,7 @@ def _skip_without_image(fn):
 
 def build() -> gr.Blocks:
     samples = sample_examples()
+    default = next((p for p in samples if "star" in p), samples[0] if samples else None)  # plain background
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(
             f"# 🧩 {TITLE}\n"
@@ -365,7 +380,7 @@ def build() -> gr.Blocks:
         gr.Markdown("## 1 · Cut the image into patches")
         with gr.Row():
             with gr.Column(scale=2):
-                image = ValidatedImage(label="Image", value=samples[0] if samples else None, height=300,
+                image = ValidatedImage(label="Image", value=default, height=300,
                                        sources=["upload", "clipboard"])
                 gr.Examples(samples, inputs=[image], label="Samples (shapes dataset renders)",
                             api_name=f"{SLUG}_load_example", api_visibility="private")
@@ -454,7 +469,7 @@ def build() -> gr.Blocks:
         with gr.Row():
             sizes = gr.CheckboxGroup([16, 24, 32, 40, 48, 64, 96], value=[16, 24, 32, 48, 64],
                                      label="Resolutions (px, multiples of 4)")
-            n_test = gr.Slider(50, 2000, value=500, step=50, label="Held-out test images per resolution")
+            n_test = gr.Slider(50, 2000, value=300, step=50, label="Held-out test images per resolution")
             transfer_btn = gr.Button("Measure accuracy", variant="primary")
         transfer_plot = gr.Plot(label="Accuracy against resolution", show_label=False)
         transfer_table = gr.Dataframe(headers=TRANSFER_HEADERS, interactive=False)

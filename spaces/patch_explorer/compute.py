@@ -387,7 +387,7 @@ def seeded_projection(patch_size: int, width: int, seed: int = 0, channels: int 
 
 
 def trained_projection(model) -> torch.nn.Conv2d:
-    """The patch projection of a transformers ViT (vit-tiny-shapes: Conv2d(3, 128, 4, stride 4))."""
+    """The patch projection of a transformers ViT: Conv2d(3, D, kernel_size=P, stride=P)."""
     return model.vit.embeddings.patch_embeddings.projection
 
 
