@@ -26,17 +26,17 @@ def test_compare_on_the_embedded_model(client):
     assert by["int8_dynamic"]["size_mb"] < by["fp32"]["size_mb"]
 
 
-@pytest.mark.parametrize("args", [
-    ("no-such-model", ["fp32"], 2, 2),
-    ("vit-tiny-shapes", ["fp32", "int3"], 2, 2),
-    ("vit-tiny-shapes", [], 2, 2),
-    ("vit-tiny-shapes", ["fp32"], 0, 2),
-    ("vit-tiny-shapes", ["fp32"], 65, 2),
-    ("vit-tiny-shapes", ["fp32"], 2, 0),
-    ("vit-tiny-shapes", ["fp32"], 2, 51),
+@pytest.mark.parametrize("args, message", [
+    (("no-such-model", ["fp32"], 2, 2), "vit-tiny-shapes"),  # the message lists the valid models
+    (("vit-tiny-shapes", ["fp32", "int3"], 2, 2), "int8_dynamic"),  # ... and the valid variants
+    (("vit-tiny-shapes", [], 2, 2), "at least one variant"),
+    (("vit-tiny-shapes", ["fp32"], 0, 2), "minimum value 1"),
+    (("vit-tiny-shapes", ["fp32"], 65, 2), "maximum value 64"),
+    (("vit-tiny-shapes", ["fp32"], 2, 0), "minimum value 1"),
+    (("vit-tiny-shapes", ["fp32"], 2, 51), "maximum value 50"),
 ])
-def test_bad_input_is_a_clear_error_and_the_server_keeps_serving(client, args):
-    with pytest.raises(AppError):
+def test_bad_input_is_a_clear_error_and_the_server_keeps_serving(client, args, message):
+    with pytest.raises(AppError, match=message):
         client.predict(*args, api_name=API)
     rows = client.predict("vit-tiny-shapes", ["fp32"], 2, 1, api_name=API)
     assert rows[0]["available"] and rows[0]["median_ms"] > 0
