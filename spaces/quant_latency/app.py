@@ -144,8 +144,7 @@ def build() -> gr.Blocks:
         gr.Markdown(
             f"## ⚡ {TITLE}\nIs int8 faster than fp32? It depends on the CPU, the runtime and the model size, "
             "so this page measures it here instead of quoting a speed-up. Each variant gets "
-            f"{compute.WARMUP_RUNS} warm-up runs, then the timed runs, the variants taking turns so that load from "
-            "other processes hits them alike; the table shows the **median** and the "
+            f"{compute.WARMUP_RUNS} warm-up runs, then the timed runs; the table shows the **median** and the "
             "**interquartile range** (the middle half of the runs). Measurements run one at a time across the "
             "whole hub, so two users never time each other's load."
         )

@@ -9,8 +9,8 @@ range from about 1.0x (no VNNI dot-product instructions) to about 1.9x:
 - pytorch/ao#4365: torchao's Int8DynamicActivationInt8Weight ran slower than torch.ao's quantize_dynamic on CPU.
 
 So every number here is measured, never assumed: each variant gets warm-up runs, then ``runs`` timed
-forward passes (``time.perf_counter`` around each; the variants take turns, so load from other
-processes hits them alike), reported as the median and the interquartile range. Size is the serialized model (``torch.save`` of the state dict, or the .onnx file). For trained
+forward passes (``time.perf_counter`` around each), reported as the median and the interquartile
+range. Size is the serialized model (``torch.save`` of the state dict, or the .onnx file). For trained
 models, accuracy on held-out shapes and top-1 agreement / max |logit difference| against fp32 are
 computed on the same images.
 
@@ -59,7 +59,6 @@ MAX_THREADS = os.cpu_count() or 1
 # far noisier in our trials while another process was busy.
 DEFAULT_THREADS = 1
 WARMUP_RUNS = 3  # untimed passes first: allocator, oneDNN primitive and ORT arena set-up
-PROGRESS_EVERY_S = 1.0  # at most one progress update a second while timing
 EVAL_IMAGES_SMALL = 256  # held-out test images for accuracy/agreement, models up to 64 px
 EVAL_IMAGES_LARGE = 32  # the same at 224 px (ViT-B size), where each pass costs ~100x more
 
@@ -446,33 +445,19 @@ def prepare(mut: ModelUnderTest, variant: str) -> Runner:
 #                                   Measurement
 # --------------------------------------------------------------------------------------
 
-def time_interleaved(forwards: dict[str, Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor, runs: int,
-                     warmup: int = WARMUP_RUNS, on_round: Callable[[int], None] | None = None,
-                     ) -> tuple[dict[str, list[float]], dict[str, str]]:
-    """Milliseconds of each timed ``forward(x)`` per variant, and the variants that raised (with why).
-
-    Every variant gets ``warmup`` untimed calls; then ``runs`` rounds each time every variant once, in
-    turn. Interleaving means a slow minute on a shared CPU hits all variants alike instead of
-    whichever one was being timed, so the ratios between variants stay honest.
-    """
-    failed: dict[str, str] = {}
-    live = dict(forwards)
-    for name, forward in list(live.items()):
-        try:
-            for _ in range(warmup):
-                forward(x)
-        except Exception as err:  # e.g. a kernel missing on this CPU: reported, not hidden
-            failed[name] = f"{name} failed to run: {type(err).__name__}: {err}"
-            del live[name]
-    samples: dict[str, list[float]] = {name: [] for name in live}
+def time_forward(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, runs: int,
+                 warmup: int = WARMUP_RUNS, on_run: Callable[[int], None] | None = None) -> list[float]:
+    """Milliseconds of each of ``runs`` timed calls of ``forward(x)``, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        forward(x)
+    samples = []
     for i in range(runs):
-        for name, forward in live.items():
-            start = time.perf_counter()
-            forward(x)
-            samples[name].append((time.perf_counter() - start) * 1e3)
-        if on_round is not None:
-            on_round(i + 1)
-    return samples, failed
+        start = time.perf_counter()
+        forward(x)
+        samples.append((time.perf_counter() - start) * 1e3)
+        if on_run is not None:
+            on_run(i + 1)
+    return samples
 
 
 def logits_on(runner: Runner, pixels: torch.Tensor, batch: int = MAX_BATCH) -> torch.Tensor:
@@ -493,8 +478,7 @@ def compare(model: str, variants: Sequence[str], batch_size: int, runs: int, thr
 
     Holds ``MEASURE_LOCK`` for the whole call (preparation included, since exporting or quantizing
     a model also loads the CPU), and sets ``torch.set_num_threads(threads)`` only for its duration.
-    Variants are timed in interleaved rounds (see ``time_interleaved``); ``measured_from`` and
-    ``measured_to`` are ``time.time()`` around those rounds;
+    ``measured_from``/``measured_to`` are ``time.time()`` around each variant's timed runs;
     ``lock_wait_s`` is how long this call waited for another measurement to finish.
     """
     name = check_model(model)
@@ -522,56 +506,40 @@ def compare(model: str, variants: Sequence[str], batch_size: int, runs: int, thr
         # fp32 logits are the reference for agreement, so fp32 is prepared even if not shown.
         reference = logits_on(prepare(mut, "fp32"), eval_pixels) if mut.trained else None
 
-        # 1. Prepare every variant (export, quantize); one that cannot run keeps its reason.
-        runners: dict[str, Runner] = {}
-        reasons: dict[str, str] = {}
-        for k, variant in enumerate(chosen):
-            report(0.4 * k / len(chosen), f"{variant}: preparing")
-            try:
-                runners[variant] = prepare(mut, variant)
-            except VariantUnavailable as err:
-                reasons[variant] = str(err)
-
-        # 2. Warm up, then time all variants in interleaved rounds.
-        report(0.4, f"{WARMUP_RUNS} warm-up runs of each variant")
-        last_report = [time.perf_counter()]
-
-        def on_round(i: int) -> None:
-            # A progress update wakes the server and the browser, which load the very CPU being
-            # timed (per-run updates slowed the fast variants here), so at most one a second.
-            if time.perf_counter() - last_report[0] >= PROGRESS_EVERY_S or i == runs:
-                report(0.4 + 0.5 * i / runs, f"timed round {i}/{runs} (each round runs every variant once)")
-                last_report[0] = time.perf_counter()
-
-        measured_from = time.time()
-        samples, failed = time_interleaved({v: r.forward for v, r in runners.items()}, timing_x, runs,
-                                           on_round=on_round)
-        measured_to = time.time()
-        reasons.update(failed)
-
-        # 3. Check each variant against fp32 on the held-out images.
         rows: list[dict[str, Any]] = []
         for k, variant in enumerate(chosen):
-            if variant in reasons:
-                rows.append(_unavailable_row(variant, reasons[variant]))
+            base = k / len(chosen)
+            report(base, f"{variant}: preparing")
+            try:
+                runner = prepare(mut, variant)
+            except VariantUnavailable as err:
+                rows.append(_unavailable_row(variant, str(err)))
                 continue
-            report(0.9 + 0.1 * k / len(chosen), f"{variant}: checking against fp32")
-            runner = runners[variant]
-            stats = summarize(samples[variant])
-            row = {"variant": variant, "available": True, "reason": None, "backend": runner.backend,
-                   "median_ms": stats["median_ms"], "iqr_ms": stats["iqr_ms"], "q1_ms": stats["q1_ms"],
-                   "q3_ms": stats["q3_ms"], "throughput_ips": batch_size / (stats["median_ms"] / 1e3),
-                   "size_mb": runner.size_mb, "accuracy": None, "top1_agreement": None,
-                   "max_abs_logit_diff": None, "notes": runner.notes, "samples_ms": samples[variant],
-                   "measured_from": measured_from, "measured_to": measured_to}
-            if reference is not None:
-                logits = logits_on(runner, eval_pixels)  # (N, classes)
-                row["top1_agreement"] = top1_agreement(reference, logits)
-                row["max_abs_logit_diff"] = max_abs_logit_diff(reference, logits)
-                if mut.shape_labels is not None:
-                    truth = torch.tensor(mut.shape_labels)[eval_shapes]  # shape id -> model class id
-                    row["accuracy"] = (logits.argmax(-1) == truth).float().mean().item()
-            rows.append(row)
+            try:
+                report(base, f"{variant}: {WARMUP_RUNS} warm-up runs")
+                measured_from = time.time()
+                samples = time_forward(
+                    runner.forward, timing_x, runs,
+                    on_run=lambda i, base=base, variant=variant: report(
+                        base + i / (runs + 1) / len(chosen), f"{variant}: timed run {i}/{runs}"))
+                measured_to = time.time()
+                report(base + runs / (runs + 1) / len(chosen), f"{variant}: checking against fp32")
+                row = {"variant": variant, "available": True, "reason": None, "backend": runner.backend,
+                       **{k2: v for k2, v in summarize(samples).items() if k2 in ("median_ms", "iqr_ms", "q1_ms", "q3_ms")},
+                       "size_mb": runner.size_mb, "accuracy": None, "top1_agreement": None,
+                       "max_abs_logit_diff": None, "notes": runner.notes}
+                row["throughput_ips"] = batch_size / (row["median_ms"] / 1e3)
+                if reference is not None:
+                    logits = logits_on(runner, eval_pixels)  # (N, classes)
+                    row["top1_agreement"] = top1_agreement(reference, logits)
+                    row["max_abs_logit_diff"] = max_abs_logit_diff(reference, logits)
+                    if mut.shape_labels is not None:
+                        truth = torch.tensor(mut.shape_labels)[eval_shapes]  # shape id -> model class id
+                        row["accuracy"] = (logits.argmax(-1) == truth).float().mean().item()
+                row.update(samples_ms=samples, measured_from=measured_from, measured_to=measured_to)
+                rows.append(row)
+            except Exception as err:  # e.g. a kernel missing on this CPU: show the row with the reason
+                rows.append(_unavailable_row(variant, f"{variant} failed to run: {type(err).__name__}: {err}"))
 
         fp32 = next((r for r in rows if r["variant"] == "fp32" and r["available"]), None)
         for r in rows:

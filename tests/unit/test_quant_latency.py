@@ -45,18 +45,11 @@ def test_quantile_known_values():
         compute.quantile([], 0.5)
 
 
-def test_time_interleaved_warms_up_then_takes_turns():
-    calls: list[str] = []
-
-    def broken(x):
-        raise RuntimeError("no kernel")
-
-    forwards = {"a": lambda x: calls.append("a"), "b": lambda x: calls.append("b"), "c": broken}
-    samples, failed = compute.time_interleaved(forwards, torch.zeros(1), runs=3, warmup=2)
-    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3  # warm-ups, then rounds of every variant in turn
-    assert {k: len(v) for k, v in samples.items()} == {"a": 3, "b": 3}
-    assert all(t >= 0 for v in samples.values() for t in v)
-    assert "no kernel" in failed["c"]  # a variant that raises is reported with the reason
+def test_time_forward_counts_warmup_and_runs():
+    calls = []
+    samples = compute.time_forward(lambda x: calls.append(1), torch.zeros(1), runs=7, warmup=2)
+    assert len(samples) == 7 and len(calls) == 9
+    assert all(s >= 0 for s in samples)
 
 
 # --------------------------------------------------------------------------------------
