@@ -59,6 +59,7 @@ MAX_THREADS = os.cpu_count() or 1
 # far noisier in our trials while another process was busy.
 DEFAULT_THREADS = 1
 WARMUP_RUNS = 3  # untimed passes first: allocator, oneDNN primitive and ORT arena set-up
+PROGRESS_EVERY_S = 1.0  # at most one progress update a second while timing
 EVAL_IMAGES_SMALL = 256  # held-out test images for accuracy/agreement, models up to 64 px
 EVAL_IMAGES_LARGE = 32  # the same at 224 px (ViT-B size), where each pass costs ~100x more
 
@@ -447,7 +448,12 @@ def prepare(mut: ModelUnderTest, variant: str) -> Runner:
 
 def time_forward(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, runs: int,
                  warmup: int = WARMUP_RUNS, on_run: Callable[[int], None] | None = None) -> list[float]:
-    """Milliseconds of each of ``runs`` timed calls of ``forward(x)``, after ``warmup`` untimed ones."""
+    """Milliseconds of each of ``runs`` timed calls of ``forward(x)``, after ``warmup`` untimed ones.
+
+    Each variant is timed in its own block, warm, as a server would run it. Taking turns between
+    variants (to spread load drift evenly) was tried and rejected: switching runtimes every call made
+    the tiny model's ONNX Runtime passes 1.6x slower than an isolated torch.utils.benchmark timing.
+    """
     for _ in range(warmup):
         forward(x)
     samples = []
@@ -517,11 +523,17 @@ def compare(model: str, variants: Sequence[str], batch_size: int, runs: int, thr
                 continue
             try:
                 report(base, f"{variant}: {WARMUP_RUNS} warm-up runs")
+                last_report = [time.perf_counter()]
+
+                def on_run(i: int, base: float = base, variant: str = variant, last_report: list = last_report) -> None:
+                    # A progress update wakes the server and the browser, which load the very CPU being
+                    # timed (per-run updates slowed the fast variants here), so at most one a second.
+                    if time.perf_counter() - last_report[0] >= PROGRESS_EVERY_S:
+                        report(base + i / (runs + 1) / len(chosen), f"{variant}: timed run {i}/{runs}")
+                        last_report[0] = time.perf_counter()
+
                 measured_from = time.time()
-                samples = time_forward(
-                    runner.forward, timing_x, runs,
-                    on_run=lambda i, base=base, variant=variant: report(
-                        base + i / (runs + 1) / len(chosen), f"{variant}: timed run {i}/{runs}"))
+                samples = time_forward(runner.forward, timing_x, runs, on_run=on_run)
                 measured_to = time.time()
                 report(base + runs / (runs + 1) / len(chosen), f"{variant}: checking against fp32")
                 row = {"variant": variant, "available": True, "reason": None, "backend": runner.backend,
