@@ -259,9 +259,14 @@ def positions(kind, grid, row, col, width):
     summary = (
         f"**{source}.**{note} Mean cosine similarity of grid neighbours (4-connected, {s['neighbour_pairs']} pairs): "
         f"**{s['neighbour_mean']:.3f}**; of all other pairs ({s['non_neighbour_pairs']:,}): "
-        f"**{s['non_neighbour_mean']:.3f}**. A gap means the code carries the 2-D layout."
+        f"**{s['non_neighbour_mean']:.3f}**. A gap means the code carries the 2-D layout. Among the border "
+        f"positions: {s['border_mean']:.3f}; among the interior ones: {s['interior_mean']:.3f}."
     )
-    return _similarity_figure(sim, row, col, s, f"similarity falls with distance? ({kind})"), mosaic, summary
+    if kind in POSITION_KINDS[2:] and s["border_mean"] > s["interior_mean"] + 0.2:
+        summary += (" The learned table gives the border positions a shared code (shapes never touch the "
+                    "border, so those patches hold background): that is why far-apart border pairs are similar "
+                    "again on the right of the plot.")
+    return _similarity_figure(sim, row, col, s, "mean similarity against distance"), mosaic, summary
 
 
 @user_errors
@@ -315,7 +320,7 @@ def transfer(sizes, n, progress=gr.Progress()):
         "accuracy_interpolated"]
     table = pd.DataFrame([[
         f"{r['image_size']} px", r["grid"], r["tokens"], f"{r['accuracy_interpolated']:.1%}",
-        f"{r['accuracy_resized_to_base']:.1%}", f"{r['accuracy_interpolated'] - base_acc:+.1%}",
+        f"{r['accuracy_resized_to_base']:.1%}", f"{100 * (r['accuracy_interpolated'] - base_acc):+.1f} points",
     ] for r in rows], columns=TRANSFER_HEADERS)
     summary = f"Measured on the first {n} test-split shapes (seed 2, never seen in training); at {base} px: {base_acc:.1%}."
     return _transfer_figure(rows, base), table, summary
@@ -464,7 +469,11 @@ def build() -> gr.Blocks:
             "(same P) the grid changes from g to g′, so ViT (section 3.2) resizes the table: reshape the N = g² "
             "rows to g×g×D → bicubic interpolation to g′×g′×D → flatten to g′² rows; [CLS] keeps its row. "
             "Here vit-tiny-shapes (trained at 32 px, g = 8) runs on held-out shapes rendered natively at each "
-            "resolution. The grey reference feeds the same shapes resized to 32 px to the unchanged model."
+            "resolution, without any fine-tuning. The grey reference feeds the same shapes resized to 32 px to "
+            "the unchanged model. Expect a drop: at a new resolution each 4×4 patch also covers a different "
+            "share of the shape, so the patch filters see a new scale, not only new positions. That is why ViT "
+            "fine-tunes after interpolating, at a higher resolution than pre-training (section 3.2, citing "
+            "[Touvron et al., 2019](https://arxiv.org/abs/1906.06423))."
         )
         with gr.Row():
             sizes = gr.CheckboxGroup([16, 24, 32, 40, 48, 64, 96], value=[16, 24, 32, 48, 64],

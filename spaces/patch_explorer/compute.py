@@ -496,8 +496,8 @@ def similarity_map(table: np.ndarray, grid: int, index: int) -> np.ndarray:
 
 def neighbour_similarity(table: np.ndarray, grid: int) -> dict:
     """Does the table know the 2-D layout? Mean cosine similarity of 4-connected grid
-    neighbours against all other pairs of distinct positions, and the mean by grid distance
-    (Euclidean, rounded to whole patches)."""
+    neighbours against all other pairs of distinct positions, the mean by grid distance
+    (Euclidean, rounded to whole patches), and the mean among border and among interior positions."""
     if table.shape[0] != grid * grid or grid < 3:
         raise ValueError(f"need a table of grid*grid positions with grid >= 3, got {table.shape[0]} for grid {grid}")
     sim = cosine_similarity_matrix(table)  # (N, N)
@@ -508,9 +508,15 @@ def neighbour_similarity(table: np.ndarray, grid: int) -> dict:
     others = manhattan > 1
     ring = np.rint(euclid)  # distance rounded to whole patches, so each point averages many pairs
     by_distance = [(float(d), float(sim[ring == d].mean())) for d in np.unique(ring[ring >= 1])]
+    # Positions on the outer ring of the grid, against the inside: a learned table can give all
+    # border positions one shared code (they mostly see background), which raises far-apart pairs.
+    edge = (r == 0) | (r == grid - 1) | (c == 0) | (c == grid - 1)  # (N,)
+    distinct = ~np.eye(grid * grid, dtype=bool)
     return {"neighbour_mean": float(sim[neighbours].mean()), "non_neighbour_mean": float(sim[others].mean()),
             "neighbour_pairs": int(neighbours.sum() // 2), "non_neighbour_pairs": int(others.sum() // 2),
-            "by_distance": by_distance}
+            "by_distance": by_distance,
+            "border_mean": float(sim[np.outer(edge, edge) & distinct].mean()),
+            "interior_mean": float(sim[np.outer(~edge, ~edge) & distinct].mean())}
 
 
 def similarity_mosaic(table: np.ndarray, grid: int, cell: int = 6, gap: int = 2, cmap: str = "viridis") -> Image.Image:

@@ -199,5 +199,8 @@ def test_model_endpoints(client, sample):
     assert Path(img).is_file() and "variance" in text
     plot, table, text = client.predict([32, 48], 100, api_name="/patch_explorer_transfer")
     assert [r[0] for r in table["data"]] == ["32 px", "48 px"] and "at 32 px" in text
-    with pytest.raises(AppError, match="multiples of 4"):
+    with pytest.raises(AppError, match="not in the list of choices"):
         client.predict([30], 100, api_name="/patch_explorer_transfer")
+    with pytest.raises(AppError, match="less than minimum value 50"):
+        client.predict([32], 10, api_name="/patch_explorer_transfer")
+    _good_call(client, sample)

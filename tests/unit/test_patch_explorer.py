@@ -320,16 +320,23 @@ def test_neighbour_similarity_against_pair_loops():
     t = np.random.default_rng(1).normal(size=(g * g, 6))
     got = C.neighbour_similarity(t, g)
     sim = C.cosine_similarity_matrix(t)
-    near, far = [], []
+    near, far, border, inside = [], [], [], []
+    on_edge = [r in (0, g - 1) or c in (0, g - 1) for r, c in (divmod(i, g) for i in range(g * g))]
     for i in range(g * g):
         for j in range(i + 1, g * g):
             (ri, ci), (rj, cj) = divmod(i, g), divmod(j, g)
             (near if abs(ri - rj) + abs(ci - cj) == 1 else far).append(sim[i, j])
+            if on_edge[i] and on_edge[j]:
+                border.append(sim[i, j])
+            if not on_edge[i] and not on_edge[j]:
+                inside.append(sim[i, j])
     assert got["neighbour_pairs"] == len(near) == 2 * g * (g - 1)
     assert got["non_neighbour_pairs"] == len(far)
     assert got["neighbour_mean"] == pytest.approx(np.mean(near))
     assert got["non_neighbour_mean"] == pytest.approx(np.mean(far))
     assert got["by_distance"][0][0] == 1.0
+    assert got["border_mean"] == pytest.approx(np.mean(border))
+    assert got["interior_mean"] == pytest.approx(np.mean(inside))
 
 
 def test_sincos_2d_has_2d_structure_and_1d_does_not_see_columns():
@@ -495,5 +502,7 @@ def test_trained_filters_are_smoother_than_random(trained):
 @needs_weights
 def test_trained_model_at_native_and_transferred_resolution(trained):
     rows = {r["image_size"]: r for r in C.transfer_accuracy(trained, [32, 48], n=200)}
-    assert rows[32]["accuracy_interpolated"] >= 0.95
-    assert 0.2 < rows[48]["accuracy_interpolated"] <= 1.0  # well above chance (0.2) after interpolation
+    native, moved = rows[32]["accuracy_interpolated"], rows[48]["accuracy_interpolated"]
+    assert native >= 0.9
+    assert 0.4 < moved < native  # far above chance (0.2), below native: no fine-tuning after the resize
+    assert rows[48]["accuracy_resized_to_base"] > moved
