@@ -73,8 +73,8 @@ def explain(result: compute.ZeroShotResult | None, temperature: float):
     table = [[result.labels[i], round(float(result.cosines[i]), 4), round(float(result.logits[i]), 2),
               round(float(result.probs[i]), 4), round(float(at_t[i]), 4)] for i in order]
     n_templates = len(result.prompts[0])
-    cache = ("♻️ text embeddings came from the **cache** (same model, labels and templates as an earlier call)"
-             if result.cached else "🆕 text embeddings were **computed** now and cached for next time")
+    cache = ("Text embeddings came from the **cache** (same model, labels and templates as an earlier call)"
+             if result.cached else "Text embeddings were **computed** now (cache miss) and cached for next time")
     lines = [
         f"**Model** `{result.model}`. {cache}.",
         f"**Learned logit scale** s = {result.logit_scale:.2f}, so τ = 1/s = {1 / result.logit_scale:.4f}; "
@@ -96,7 +96,7 @@ def explain(result: compute.ZeroShotResult | None, temperature: float):
 
 def _batch_figure(res: compute.BatchResult):
     n = len(res.captions)
-    fig, ax = plt.subplots(figsize=(max(5.5, 0.42 * n + 3.5), max(4.5, 0.36 * n + 2)))
+    fig, ax = plt.subplots(figsize=(max(7.5, 0.45 * n + 4), max(6, 0.4 * n + 3)))
     im = ax.imshow(res.similarity, cmap="viridis")
     short = [f"{j}: {c.removeprefix('a ')}" for j, c in enumerate(res.captions)]
     ax.set_xticks(range(n), short, rotation=70, ha="right", fontsize=7 if n > 12 else 8)
@@ -108,7 +108,7 @@ def _batch_figure(res: compute.BatchResult):
     if n <= 12:
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, f"{res.similarity[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                ax.text(j, i, f"{res.similarity[i, j]:.2f}", ha="center", va="center", fontsize=6,
                         color="black" if res.similarity[i, j] > res.similarity.mean() else "white")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="cosine similarity")
     ax.set_title("cosine(image i, caption j); white boxes: matching pairs", fontsize=10)
@@ -124,11 +124,12 @@ def batch(n: float, start: float, model_name: str, progress=gr.Progress()):
     progress(0.1, desc="embedding images and captions")
     res = compute.contrastive_batch(as_int(n, "batch size"), as_int(start, "start index"),
                                     model_name or compute.DEFAULT_MODEL)
-    gallery = [(img.resize((96, 96), Image.NEAREST), f"{i}: {c}") for i, (img, c) in enumerate(zip(res.images, res.captions, strict=True))]
+    gallery = [(img.resize((96, 96), Image.NEAREST), f"{i}: {caption}")
+               for i, (img, caption) in enumerate(zip(res.images, res.captions, strict=True))]
     s = res.logit_scale
     summary = (
-        f"**Symmetric InfoNCE loss = {res.loss:.4f}** = (image→text {res.loss_image_to_text:.4f} + "
-        f"text→image {res.loss_text_to_image:.4f}) / 2, on logits s · cosine with the learned s = {s:.2f}.\n\n"
+        f"**Symmetric InfoNCE loss = {res.loss:.4g}** = (image→text {res.loss_image_to_text:.4g} + "
+        f"text→image {res.loss_text_to_image:.4g}) / 2, on logits s · cosine with the learned s = {s:.2f}.\n\n"
         f"Each row is a softmax over captions (which caption is this image's?), each column a softmax over "
         f"images; the target is the diagonal. Chance level is ln N = {np.log(len(res.captions)):.3f}.\n\n"
         f"Top-1: image→text {res.image_to_text_accuracy:.0%}, text→image {res.text_to_image_accuracy:.0%}."
@@ -225,7 +226,9 @@ def build() -> gr.Blocks:
             temperature = gr.Slider(0.005, 1.0, value=compute.PAPER_INIT_TEMPERATURE, step=0.005,
                                     label="Your temperature τ (compared with the model's learned τ)")
             with gr.Row():
-                chart = gr.Plot(label="Probabilities: learned τ vs yours")
+                with gr.Column():
+                    gr.Markdown("**Probabilities at the learned τ (blue) and at yours (orange)**, top 20 labels.")
+                    chart = gr.Plot(show_label=False)
                 table = gr.Dataframe(headers=["label", "cosine", "logit (s·cos)", "p (learned τ)", "p (your τ)"],
                                      label="Cosine similarities", interactive=False)
             result = gr.State(None)
@@ -243,11 +246,11 @@ def build() -> gr.Blocks:
                 "**hard negatives**, the pairs the loss works hardest to push apart."
             )
             with gr.Row():
-                n = gr.Slider(2, compute.MAX_BATCH, value=8, step=1, label="N (images and captions)")
+                n = gr.Slider(2, compute.MAX_BATCH, value=12, step=1, label="N (images and captions)")
                 start = gr.Number(0, label="First test-split index", precision=0, minimum=0)
                 run_batch = gr.Button("Embed the batch", variant="primary")
             with gr.Row():
-                heatmap = gr.Plot(label="Similarity matrix")
+                heatmap = gr.Plot(show_label=False)
                 with gr.Column():
                     loss = gr.Markdown()
                     hard = gr.Dataframe(headers=["image", "its caption", "caption", "confused with", "cosine",
@@ -271,7 +274,7 @@ def build() -> gr.Blocks:
                     loc_template = gr.Textbox(compute.DEFAULT_TEMPLATE, label="Prompt template(s), one per line")
                     run_loc = gr.Button("Map the patches", variant="primary")
                 with gr.Column():
-                    loc_plot = gr.Plot(label="Patch similarity")
+                    loc_plot = gr.Plot(show_label=False)
                     loc_note = gr.Markdown()
             gr.Examples([[p, p.rsplit("_", 1)[-1].removesuffix(".png")] for p in samples],
                         inputs=[loc_image, loc_label], cache_examples=False, label="Samples")
