@@ -1,0 +1,54 @@
+"""Zero-shot latency of the CLIP space on the embedded clip-tiny-shapes: warm vs cold text cache.
+
+Cold: the text-embedding cache is cleared before each call, so every prompt is tokenized and
+run through the text tower. Warm: the same call again right after, so only the image tower runs
+(paired, so machine drift hits both alike). Both go through ``compute.zero_shot`` exactly as the
+space's classify endpoint does. Each figure is the median of ``runs`` pairs; the model is loaded
+(and warmed up) before timing.
+
+Run: ``.venv/bin/python -m bench.clip_zero_shot`` (prints JSON), or via ``bench/__main__.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+from shared.data.shapes import COLORS, SHAPES, sample_image
+from spaces.clip_zero_shot import compute
+
+MODEL = "clip-tiny-shapes"
+TEMPLATES = "a photo of a {}\nan image of a {}\na rendering of a {}"
+
+
+def _ms(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+def run(runs: int = 15) -> dict:
+    image = sample_image("star", "red", size=224, seed=0)[0]
+    cases = {
+        "5_labels_1_template": (", ".join(SHAPES), compute.DEFAULT_TEMPLATE),
+        "30_labels_3_templates": (", ".join(f"{c} {s}" for c in COLORS for s in SHAPES), TEMPLATES),
+    }
+    compute.zero_shot(image, *cases["5_labels_1_template"], MODEL)  # load and warm up
+    out: dict = {"model": MODEL, "runs": runs}
+    for name, (labels, templates) in cases.items():
+        cold, warm = [], []
+        for _ in range(runs):  # paired: a cold call, then the same call warm, so drift hits both alike
+            compute.clear_text_cache()
+            cold.append(_ms(lambda: compute.zero_shot(image, labels, templates, MODEL)))  # noqa: B023
+            warm.append(_ms(lambda: compute.zero_shot(image, labels, templates, MODEL)))  # noqa: B023
+        assert compute.zero_shot(image, labels, templates, MODEL).cached
+        n_prompts = len(compute.parse_labels(labels)) * len(compute.parse_templates(templates))
+        cold_ms, warm_ms = statistics.median(cold), statistics.median(warm)
+        out[name] = {"prompts": n_prompts, "cold_cache_ms": round(cold_ms, 2), "warm_cache_ms": round(warm_ms, 2),
+                     "speedup": round(cold_ms / warm_ms, 2)}
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
