@@ -210,10 +210,10 @@ def build() -> gr.Blocks:
                 with gr.Column():
                     probs = gr.Label(label="Probabilities (softmax at the learned scale)", num_top_classes=10)
                     notes = gr.Markdown()
+            star = [p for p in samples if p.endswith("star.png")][:1]  # colour x shape labels on the star sample
             gr.Examples(
                 [[p, SHAPE_LABELS, compute.DEFAULT_TEMPLATE] for p in samples]
-                + [[samples[0], ", ".join(f"{c} {s}" for c in COLORS for s in ("circle", "square")), ENSEMBLE]]
-                if samples else [],
+                + [[p, ", ".join(f"{c} {s}" for c in COLORS for s in ("star", "cross")), ENSEMBLE] for p in star],
                 inputs=[image, labels, template], cache_examples=False,
                 label="Samples (renders of the shapes dataset); the last uses a three-template ensemble",
             )
