@@ -8,6 +8,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from PIL import Image
 
 from shared.ui import ValidatedImage, as_int, sample_examples, user_errors
 
@@ -32,7 +33,7 @@ WIDTHS = [("192 · ViT-Ti", 192), ("384 · ViT-S", 384), ("768 · ViT-B", 768), 
 TABLE_HEADERS = ["patch P", "grid", "tokens N+1", "attention entries (N+1)²", "fp32 / head / layer",
                  "bf16 / head / layer"]
 TRANSFER_HEADERS = ["resolution", "grid", "tokens", "accuracy (interpolated positions)",
-                    "reference: resized to the training size", "change vs the training size"]
+                    "reference: resized to the training size", "change vs the training size"]  # change in points
 PAPERS = {
     "vit": "[Dosovitskiy et al., 2021](https://arxiv.org/abs/2010.11929)",
     "vaswani": "[Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)",
@@ -202,7 +203,7 @@ def project(image, image_size, patch_size, width, index, source):
     p = compute.project_patch(result.image, patch_size, index, conv)
     highlighted, _ = compute.overlay(result.image, patch_size, highlight=index)
     zoom = max(1, 160 // patch_size)
-    patch_img = compute.Image.fromarray(p.patch).resize((patch_size * zoom,) * 2, compute.Image.Resampling.NEAREST)
+    patch_img = Image.fromarray(p.patch).resize((patch_size * zoom,) * 2, Image.Resampling.NEAREST)
     check = (
         f"**Patch {p.index}** is row {p.row}, column {p.col}; in the sequence it is token {p.index + 1} "
         f"(token 0 is [CLS]). Embedded with {label}.\n\n"
