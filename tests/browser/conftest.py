@@ -42,6 +42,8 @@ def page(request, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         pg = context.new_page()
+        pg.set_default_timeout(120_000)  # a loaded 2-core CI machine renders slowly
+        pg.set_default_navigation_timeout(120_000)
         yield pg
         failed = getattr(request.node, "rep_call", None)
         if failed is not None and failed.failed:

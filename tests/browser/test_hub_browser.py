@@ -13,8 +13,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_landing_lists_the_learning_path(page, browser_hub_url):
-    page.goto(browser_hub_url, wait_until="networkidle")
-    page.get_by_text("Vision Transformer Lab", exact=False).first.wait_for(timeout=60_000)
+    page.goto(browser_hub_url, wait_until="domcontentloaded")
+    page.get_by_text("Vision Transformer Lab", exact=False).first.wait_for(timeout=120_000)
     for t in TUTORIALS:
         assert page.get_by_text(t.title, exact=False).count() >= 1, t.title
     assert page.locator(".vitlab-card").count() == len(TUTORIALS)
@@ -22,25 +22,28 @@ def test_landing_lists_the_learning_path(page, browser_hub_url):
 
 
 def test_every_tab_opens_without_a_build_error(page, browser_hub_url):
-    page.goto(browser_hub_url, wait_until="networkidle")
+    page.goto(browser_hub_url, wait_until="domcontentloaded")
+    page.locator(".vitlab-card").first.wait_for()
     for t in SPACES:
         page.get_by_role("tab", name=re.compile(re.escape(t.title))).click()
-        page.wait_for_timeout(500)
+        page.get_by_role("tab", name=re.compile(re.escape(t.title)), selected=True).wait_for()
+        page.wait_for_timeout(1000)
         assert page.get_by_text("failed to build").count() == 0, t.slug
         shot(page, f"tab-{t.slug}")
 
 
 def test_patch_explorer_runs_and_shows_the_numbers(page, browser_hub_url):
-    page.goto(browser_hub_url, wait_until="networkidle")
+    page.goto(browser_hub_url, wait_until="domcontentloaded")
+    page.locator(".vitlab-card").first.wait_for()
     page.get_by_role("tab", name=re.compile("Patch embeddings")).click()
     page.get_by_role("button", name="Patchify").first.click()
     # the stats JSON shows the patch count once the event has run
-    page.get_by_text("num_patches", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_text("num_patches", exact=False).first.wait_for(timeout=120_000)
     shot(page, "patch_explorer")
 
 
 def test_a_space_is_served_alone_on_its_own_url(page, browser_hub_url):
-    page.goto(browser_hub_url + "patch_explorer/", wait_until="networkidle")
-    page.get_by_role("button", name="Patchify").first.wait_for(timeout=60_000)
+    page.goto(browser_hub_url + "patch_explorer/", wait_until="domcontentloaded")
+    page.get_by_role("button", name="Patchify").first.wait_for(timeout=120_000)
     assert page.get_by_role("tab", name=re.compile("Learning path")).count() == 0
     shot(page, "patch_explorer_alone")
