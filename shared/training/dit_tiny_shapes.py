@@ -5,8 +5,10 @@ blocks with adaLN-Zero conditioning on timestep + class, linear decoder) trained
 diffusers ``DDPMScheduler`` noise schedule. What made it learn on a CPU in minutes:
 
 - v-prediction (Salimans & Ho, 2022) instead of ε-prediction: the output stays well scaled
-  at every noise level, so the small model learns the shape early;
-- min-SNR-γ loss weighting (Hang et al., 2023), cosine schedule (Nichol & Dhariwal, 2021);
+  at every noise level, and its loss, (1 + SNR)·|x̂_0 - x_0|², keeps weight on the high-noise
+  steps where the shape is decided (ε-prediction's SNR·|x̂_0 - x_0|² all but ignores them, and
+  min-SNR-γ weighting, Hang et al., 2023, does the same; it is available but off);
+- a cosine schedule (Nichol & Dhariwal, 2021);
 - DiT's own initialisation: adaLN modulation and the output layer start at zero, so every
   block starts as the identity ("adaLN-Zero");
 - AdamW with warm-up and cosine decay, and an exponential moving average of the weights.
@@ -49,9 +51,10 @@ class Config:
     label_dropout: float = 0.1  # share of labels replaced by the null class (for guidance)
     prediction_type: str = "v_prediction"
     beta_schedule: str = "squaredcos_cap_v2"
-    min_snr_gamma: float = 5.0  # 0 disables the weighting
-    eval_every: int = 500  # 0: evaluate only at the end
+    min_snr_gamma: float = 0.0  # min-SNR-γ weighting (Hang et al., 2023); 0 disables it (see the docstring)
+    eval_every: int = 1000  # 0: evaluate only at the end
     eval_samples: int = 200
+    class_embed_std: float = 0.02  # init std of the class embedding tables (DiT: 0.02)
 
 
 def build_model(cfg: Config):
@@ -62,7 +65,7 @@ def build_model(cfg: Config):
         in_channels=3, out_channels=3, num_layers=cfg.num_layers, sample_size=cfg.image_size,
         patch_size=cfg.patch_size, num_embeds_ada_norm=len(SHAPES),  # classes 0..4, null class 5
     )
-    initialize_weights(model)
+    initialize_weights(model, cfg.class_embed_std)
     return model
 
 
@@ -77,7 +80,7 @@ def build_scheduler_config(cfg: Config) -> dict:
 
 
 @torch.no_grad()
-def initialize_weights(model) -> None:
+def initialize_weights(model, class_embed_std: float = 0.02) -> None:
     """facebookresearch/DiT ``initialize_weights``, mapped onto diffusers' module names."""
     for m in model.modules():
         if isinstance(m, torch.nn.Linear):
@@ -89,7 +92,7 @@ def initialize_weights(model) -> None:
     torch.nn.init.zeros_(model.pos_embed.proj.bias)
     for block in model.transformer_blocks:
         emb = block.norm1.emb
-        torch.nn.init.normal_(emb.class_embedder.embedding_table.weight, std=0.02)
+        torch.nn.init.normal_(emb.class_embedder.embedding_table.weight, std=class_embed_std)
         torch.nn.init.normal_(emb.timestep_embedder.linear_1.weight, std=0.02)
         torch.nn.init.normal_(emb.timestep_embedder.linear_2.weight, std=0.02)
         torch.nn.init.zeros_(block.norm1.linear.weight)  # adaLN-Zero: gates start at 0
@@ -218,7 +221,7 @@ on the procedural shapes dataset (`shared/data/shapes.py`), conditioned on the s
 - Noise schedule: diffusers `DDPMScheduler`, 1000 steps, `{cfg.beta_schedule}`, `{cfg.prediction_type}`
   (saved in `scheduler/`; the stepper rebuilds DDIM, DPM-Solver++ and Euler from it).
 - Recipe: {cfg.steps} steps of batch {cfg.batch_size} on {cfg.train_images} training renders, AdamW lr {cfg.lr}
-  (warm-up {cfg.warmup}, cosine), min-SNR-γ {cfg.min_snr_gamma}, label dropout {cfg.label_dropout}, EMA {cfg.ema_decay}
+  (warm-up {cfg.warmup}, cosine), min-SNR-γ {cfg.min_snr_gamma or "off"}, label dropout {cfg.label_dropout}, EMA {cfg.ema_decay}
   (the EMA weights are saved), horizontal flips, DiT's zero initialisation.
 - Metric: `class_accuracy` is the share of {cfg.eval_samples} samples (classes in turn, 25 DDIM steps, guidance 3,
   fixed seeds) that `vit-tiny-shapes` classifies as the class they were conditioned on;
