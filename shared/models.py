@@ -74,7 +74,7 @@ REGISTRY: dict[str, ModelSpec] = {
     ),
     "clip-tiny-shapes": ModelSpec(
         task="zero-shot-image-classification", source=EMBEDDED,
-        description="CLIP, image 32, patch 4, width 128, 4+3 layers, 64-d joint space; trained here on shapes captions",
+        description="CLIP, image 32, patch 8, width 96, 4+3 layers, 64-d joint space; trained here on shapes captions",
         evaluate="shared.evaluation:clip_zero_shot",
     ),
     "openai/clip-vit-base-patch32": ModelSpec(

@@ -1,0 +1,67 @@
+"""clip-tiny-shapes meets its quality bars and loads like any Hub CLIP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.data.shapes import COLORS, POSITIONS, SHAPES, SIZES
+from shared.models import evaluate, local_path
+
+NAME = "clip-tiny-shapes"
+
+
+@pytest.fixture(scope="module")
+def folder():
+    path = local_path(NAME)
+    assert (path / "model.safetensors").is_file(), f"no weights; run python -m shared.training {NAME}"
+    return path
+
+
+@pytest.mark.slow
+def test_quality_bars(folder):
+    metrics = evaluate(NAME)  # the same 1000 test images as `python -m shared.models eval`
+    assert metrics["zero_shot_shape_accuracy"] >= 0.95, metrics
+    assert metrics["zero_shot_color_shape_accuracy"] >= 0.95, metrics
+    assert metrics["retrieval_r1"] >= 0.5, metrics
+
+
+def test_loads_with_auto_classes(folder):
+    from transformers import AutoProcessor, AutoTokenizer, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    processor = AutoProcessor.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert isinstance(processor, CLIPProcessor)
+    assert isinstance(tokenizer, CLIPTokenizer)
+    model = CLIPModel.from_pretrained(folder, use_safetensors=True)
+    text = model.config.text_config
+    assert (text.bos_token_id, text.eos_token_id, text.pad_token_id) == (
+        tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    assert processor.image_processor.crop_size["height"] == model.config.vision_config.image_size
+
+
+def test_tokenizer_gives_real_ids(folder):
+    """Every caption word is one real token (not end-of-text), framed by start and end tokens."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    words = ["a", "photo", "of", "the", "in", *SHAPES, *COLORS, *SIZES, *" ".join(POSITIONS).split()]
+    for word in words:
+        ids = tokenizer(word)["input_ids"]
+        assert ids[0] == tokenizer.bos_token_id and ids[-1] == tokenizer.eos_token_id
+        assert tokenizer.convert_ids_to_tokens(ids[1:-1]) == [f"{word}</w>"], word
+    caption = tokenizer("a small red star in the top left")["input_ids"]
+    assert len(set(caption[1:-1])) == 8 and tokenizer.eos_token_id not in caption[1:-1]
+    # unseen words fall back to byte pieces, never to end-of-text
+    unseen = tokenizer("zebra")["input_ids"][1:-1]
+    assert unseen and tokenizer.eos_token_id not in unseen and tokenizer.decode(unseen) == "zebra"
+
+
+def test_model_card(folder):
+    card = (folder / "README.md").read_text()
+    assert "python -m shared.training clip-tiny-shapes" in card
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert {"zero_shot_shape_accuracy", "zero_shot_color_shape_accuracy", "retrieval_r1"} <= set(metrics)
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    assert size < 10_000_000, f"embedded weights should stay small, got {size} bytes"
