@@ -28,7 +28,7 @@ def _ms(fn) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-def run(runs: int = 15) -> dict:
+def run(runs: int = 25) -> dict:
     image = sample_image("star", "red", size=224, seed=0)[0]
     cases = {
         "5_labels_1_template": (", ".join(SHAPES), compute.DEFAULT_TEMPLATE),
