@@ -48,7 +48,7 @@ def test_exported_space_serves_the_same_endpoint(tmp_path):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"exported app did not serve:\n{proc.stdout.read() if proc.stdout else ''}")
+                    raise AssertionError(f"exported app did not serve:\n{proc.stdout.read() if proc.stdout else ''}") from None
                 time.sleep(0.2)
         from gradio_client import Client, handle_file
 
