@@ -20,7 +20,7 @@ Words", arXiv:2010.11929):
    reshaped to its sqrt(N) x sqrt(N) grid, resized bicubically and flattened again (ViT
    section 3.2). ``transfer_accuracy`` runs the trained model that way on held-out shapes.
 
-Everything here is pure (numpy, torch, PIL); no gradio. Bad input raises ``ValueError`` whose
+Everything here is pure (numpy, torch, PIL), with no UI code. Bad input raises ``ValueError`` whose
 message says what is allowed.
 """
 
