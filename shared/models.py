@@ -54,7 +54,7 @@ class ModelSpec:
 REGISTRY: dict[str, ModelSpec] = {
     "vit-tiny-shapes": ModelSpec(
         task="image-classification", source=EMBEDDED,
-        description="ViT, image 32, patch 4, width 96, 4 layers; trained here on shapes",
+        description="ViT, image 32, patch 8, width 96, 4 layers; trained here on shapes",
         evaluate="shared.evaluation:classifier_accuracy",
     ),
     "fast-bpe-actions": ModelSpec(

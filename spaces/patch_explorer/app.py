@@ -21,7 +21,7 @@ WEIGHTS: tuple[str, ...] = (compute.LEARNED_MODEL,)
 RANDOM = "seeded random (untrained)"
 # Choice label -> registry name (shared/models.py). ViT-B/16 needs the Hub (or its local cache).
 LEARNED = {
-    "vit-tiny-shapes (trained here, P=4)": compute.LEARNED_MODEL,
+    "vit-tiny-shapes (trained here, P=8)": compute.LEARNED_MODEL,
     "google/vit-base-patch16-224 (P=16, D=768; Hub)": "google/vit-base-patch16-224",
 }
 TRAINED = next(iter(LEARNED))
@@ -119,7 +119,7 @@ def _similarity_figure(sim: np.ndarray, row: int, col: int, structure: dict, tit
     return fig
 
 
-def _transfer_figure(rows: list[dict], base: int) -> Figure:
+def _transfer_figure(rows: list[dict], base: int, patch: int) -> Figure:
     fig = Figure(figsize=(8, 3.6), layout="constrained")
     ax = fig.subplots()
     sizes = [r["image_size"] for r in rows]
@@ -127,7 +127,7 @@ def _transfer_figure(rows: list[dict], base: int) -> Figure:
     ax.plot(sizes, [r["accuracy_resized_to_base"] for r in rows], "s--", color="grey",
             label=f"reference: same shapes resized to {base} px")
     ax.axvline(base, color="tab:green", lw=1, ls=":", label=f"training resolution ({base} px)")
-    ax.set_xlabel("input resolution (px), patch 4")
+    ax.set_xlabel(f"input resolution (px), patch {patch}")
     ax.set_ylabel("top-1 accuracy, held-out shapes")
     ax.set_ylim(0, 1.02)
     ax.set_xticks(sizes)
@@ -267,6 +267,13 @@ def positions(kind, grid, row, col, width):
         summary += (" The learned table gives the border positions a shared code (shapes never touch the "
                     "border, so those patches hold background): that is why far-apart border pairs are similar "
                     "again on the right of the plot.")
+    elif kind in POSITION_KINDS[2:] and s["interior_mean"] > s["border_mean"] + 0.2:
+        summary += (" The learned table splits the grid into a centre block and a border ring, each with a "
+                    "code of its own: nearby positions are more similar mostly because they share the ring or the "
+                    "centre. There is no finer order along the ring, because the training shapes are symmetric "
+                    "under the square's rotations and flips (random rotation, plus the recipe's rot90/flip "
+                    "augmentation): every border position plays the same role. ViT-B/16's table, learned on "
+                    "photos, shows rows and columns instead (Figure 7 of the paper).")
     return _similarity_figure(sim, row, col, s, "mean similarity against distance"), mosaic, summary
 
 
@@ -324,7 +331,7 @@ def transfer(sizes, n, progress=gr.Progress()):
         f"{r['accuracy_resized_to_base']:.1%}", f"{100 * (r['accuracy_interpolated'] - base_acc):+.1f} points",
     ] for r in rows], columns=TRANSFER_HEADERS)
     summary = f"Measured on the first {n} test-split shapes (seed 2, never seen in training); at {base} px: {base_acc:.1%}."
-    return _transfer_figure(rows, base), table, summary
+    return _transfer_figure(rows, base, model.config.patch_size), table, summary
 
 
 def _slider_for(image_size, patch_size):
@@ -379,7 +386,7 @@ def build() -> gr.Blocks:
             f"A Vision Transformer reads an image as a sentence of patches ({PAPERS['vit']}, \"An Image is Worth "
             "16x16 Words\"). Cut the image into P×P patches, flatten each, project it linearly to width D, "
             "prepend a [CLS] token and add a position code. Every number and picture below is computed from "
-            "your inputs; the trained model is `vit-tiny-shapes` (32 px, patch 4), trained in this project."
+            "your inputs; the trained model is `vit-tiny-shapes` (32 px, patch 8), trained in this project."
         )
 
         # ---- 1. Patchify -------------------------------------------------------------
@@ -441,7 +448,7 @@ def build() -> gr.Blocks:
         with gr.Row():
             kind = gr.Radio(POSITION_KINDS, value=SIN_COS_2D, label="Encoding")
             grid = gr.Slider(3, 32, value=14, step=1, label="Grid (patches a side)",
-                             info="vit-tiny-shapes' table is 8x8, ViT-B/16's 14x14; other grids interpolate it.")
+                             info="vit-tiny-shapes' table is 4x4, ViT-B/16's 14x14; other grids interpolate it.")
             pos_row = gr.Slider(0, 13, value=7, step=1, label="Position row")
             pos_col = gr.Slider(0, 13, value=7, step=1, label="Position column")
         pos_plot = gr.Plot(label="Similarity to the chosen position, and against distance", show_label=False)

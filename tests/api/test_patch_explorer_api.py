@@ -7,6 +7,7 @@ our message), and a good call right after it must still work.
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -18,11 +19,11 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from shared.images import sample_paths
-from shared.models import available_offline
+from shared.models import available_offline, local_path
 
 PATCHIFY = "/patch_explorer_patchify"
 RANDOM = "seeded random (untrained)"
-TRAINED = "vit-tiny-shapes (trained here, P=4)"
+TRAINED = "vit-tiny-shapes (trained here, P=8)"
 VIT_B = "google/vit-base-patch16-224 (P=16, D=768; Hub)"
 
 
@@ -189,9 +190,11 @@ def test_hub_model_offline_is_a_clear_error(client, sample):
 
 @pytest.mark.skipif(not available_offline("vit-tiny-shapes"), reason="needs shared/weights/vit-tiny-shapes")
 def test_model_endpoints(client, sample):
-    overlay, patch, plot, check = client.predict(sample, 32, 4, 768, 9, TRAINED, api_name="/patch_explorer_project")
+    config = json.loads((local_path("vit-tiny-shapes") / "config.json").read_text())
+    p = config["patch_size"]
+    overlay, patch, plot, check = client.predict(sample, 32, p, 768, 3, TRAINED, api_name="/patch_explorer_project")
     assert "trained vit-tiny-shapes projection (D = " in check
-    with pytest.raises(AppError, match="4x4 patches"):
+    with pytest.raises(AppError, match=f"{p}x{p} patches"):
         client.predict(sample, 224, 16, 768, 0, TRAINED, api_name="/patch_explorer_project")
     _, _, text = client.predict("learned: " + TRAINED, 8, 2, 5, 768, api_name="/patch_explorer_positions")
     assert "learned vit-tiny-shapes table" in text

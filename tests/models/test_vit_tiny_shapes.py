@@ -12,7 +12,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "shared" / "weights" / "vit-tiny-shapes"
-BAR = 0.93  # held-out test accuracy the shipped weights must keep (the model card has the measured figure)
+BAR = 0.98  # the bar on held-out test shapes (the model card has the measured figure)
 
 
 @pytest.mark.slow
@@ -48,8 +48,8 @@ def test_model_card_states_data_recipe_metrics_and_command():
 def test_recipe_runs_end_to_end_for_a_few_steps(tmp_path):
     from shared.training.vit_tiny_shapes import Config, train
 
-    cfg = Config(train_images=256, eval_images=64, steps=4, eval_every=2, finetune_steps=2, batch_size=16)
+    cfg = Config(train_images=256, eval_images=64, steps=4, eval_every=2, batch_size=16)
     metrics = train(str(tmp_path), cfg=cfg)
     assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "preprocessor_config.json").is_file()
-    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["steps_trained"] == 6
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["steps_trained"] == 4
     assert "python -m shared.training vit-tiny-shapes" in (tmp_path / "README.md").read_text()
