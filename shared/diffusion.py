@@ -19,27 +19,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from diffusers import (
-    DDIMScheduler,
-    DDPMScheduler,
-    DPMSolverMultistepScheduler,
-    EulerDiscreteScheduler,
-)
 
 # --------------------------------------------------------------------------------------
 #                                   Schedulers
 # --------------------------------------------------------------------------------------
 
+def _diffusers(name: str):
+    """A diffusers scheduler class, imported on first use: importing diffusers pulls in
+    torch._dynamo, seconds that the hub's start-up should not pay for a tab nobody opened."""
+    import diffusers
+
+    return getattr(diffusers, name)
+
+
 # name -> constructor from a DDPM config (a dict). "trailing" spacing makes few-step runs end
 # at the last training timestep (Lin et al., 2024); DPM-Solver++ on a cosine schedule needs
 # its log-SNR clipped (lambda_min_clipped) or the first step diverges into noise.
 SCHEDULERS: dict[str, Callable[[dict], object]] = {
-    "DDPM": lambda cfg: DDPMScheduler.from_config(cfg, timestep_spacing="trailing"),
-    "DDIM": lambda cfg: DDIMScheduler.from_config(cfg, timestep_spacing="trailing"),
-    "DPM-Solver++": lambda cfg: DPMSolverMultistepScheduler.from_config(
+    "DDPM": lambda cfg: _diffusers("DDPMScheduler").from_config(cfg, timestep_spacing="trailing"),
+    "DDIM": lambda cfg: _diffusers("DDIMScheduler").from_config(cfg, timestep_spacing="trailing"),
+    "DPM-Solver++": lambda cfg: _diffusers("DPMSolverMultistepScheduler").from_config(
         cfg, algorithm_type="dpmsolver++", solver_order=2, timestep_spacing="trailing",
         lambda_min_clipped=-5.1),
-    "Euler": lambda cfg: EulerDiscreteScheduler.from_config(cfg, timestep_spacing="trailing"),
+    "Euler": lambda cfg: _diffusers("EulerDiscreteScheduler").from_config(cfg, timestep_spacing="trailing"),
 }
 DEFAULT_SCHEDULER = "DDIM"
 MAX_STEPS = 200
