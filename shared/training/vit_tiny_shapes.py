@@ -17,6 +17,7 @@ What made it learn in CPU minutes (each measured on 1000 validation shapes):
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -143,6 +144,13 @@ def _save(model, out: Path, cfg: Config) -> None:
     from transformers import ViTImageProcessor
 
     model.save_pretrained(out)
+    # transformers defaults to SDPA attention, which returns no attention maps: with this key a plain
+    # from_pretrained(path) answers output_attentions=True (at 17 tokens eager costs nothing), and
+    # from_pretrained(path, attn_implementation="sdpa") still overrides it. save_pretrained drops the
+    # setting, so it is written here.
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "attn_implementation": "eager"}, indent=2, sort_keys=True) + "\n")
     ViTImageProcessor(
         do_resize=True, size={"height": cfg.image_size, "width": cfg.image_size},
         do_normalize=True, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],

@@ -27,7 +27,7 @@ def test_eval_cli_meets_the_bar_on_2000_held_out_images():
 def test_loads_with_plain_transformers_and_returns_attentions():
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    model = AutoModelForImageClassification.from_pretrained(WEIGHTS, attn_implementation="eager").eval()
+    model = AutoModelForImageClassification.from_pretrained(WEIGHTS).eval()  # no arguments: as a user would
     processor = AutoImageProcessor.from_pretrained(WEIGHTS)
     assert set(model.config.id2label.values()) == {"circle", "square", "triangle", "star", "cross"}
     from shared.data.shapes import sample_image
@@ -53,3 +53,4 @@ def test_recipe_runs_end_to_end_for_a_few_steps(tmp_path):
     assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "preprocessor_config.json").is_file()
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["steps_trained"] == 4
     assert "python -m shared.training vit-tiny-shapes" in (tmp_path / "README.md").read_text()
+    assert json.loads((tmp_path / "config.json").read_text())["attn_implementation"] == "eager"
