@@ -118,6 +118,15 @@ def local_path(name: str) -> Path:
     return WEIGHTS_DIR / name
 
 
+def shipped_metrics(name: str) -> dict | None:
+    """The metrics.json that training wrote beside an embedded model's weights (None if absent),
+    so a page can state how good the model it runs is without evaluating it at start-up."""
+    import json
+
+    path = local_path(name) / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def _hub_cached(repo_id: str) -> bool:
     from huggingface_hub import try_to_load_from_cache
 

@@ -261,3 +261,17 @@ def test_tiny_cost_against_the_analytic_count():
     ends = n * p * p * c * d + 2 * d * d + n * d * p * p * cfg["out_channels"]
     assert r["macs"] == blocks + embedders + ends
     assert r["macs_attention"] == L * 2 * n * n * d
+
+
+def test_page_states_the_shipped_models_measured_quality():
+    """The intro quotes the class accuracy that training measured (metrics.json), not a typed-in figure."""
+    import json
+
+    from shared.models import local_path, shipped_metrics
+    from spaces.dit_stepper import app
+
+    metrics = json.loads((local_path("dit-tiny-shapes") / "metrics.json").read_text())
+    note = app._quality_note()
+    assert f"**{round(100 * metrics['class_accuracy'])}%**" in note
+    assert f"{metrics['n']} samples" in note
+    assert shipped_metrics("facebook/DiT-XL-2-256") is None  # Hub models have no card beside the code
