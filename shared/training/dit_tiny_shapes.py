@@ -4,10 +4,12 @@ The model is diffusers' ``DiTTransformer2DModel`` (Peebles & Xie, 2023: patchify
 blocks with adaLN-Zero conditioning on timestep + class, linear decoder) trained with a
 diffusers ``DDPMScheduler`` noise schedule. What made it learn on a CPU in minutes:
 
-- v-prediction (Salimans & Ho, 2022) instead of ε-prediction: the output stays well scaled
-  at every noise level, and its loss, (1 + SNR)·|x̂_0 - x_0|², keeps weight on the high-noise
-  steps where the shape is decided (ε-prediction's SNR·|x̂_0 - x_0|² all but ignores them, and
-  min-SNR-γ weighting, Hang et al., 2023, does the same; it is available but off);
+- x-prediction (Li & He, 2025, "Back to Basics: Let Denoising Generative Models Denoise"): the
+  model outputs the clean image x̂_0, which lies on the data's low-dimensional manifold, rather
+  than ε or v, and its plain |x̂_0 - x_0|² loss keeps weight on the high-noise steps where the
+  shape is decided (ε-prediction's SNR·|x̂_0 - x_0|² all but ignores them; min-SNR-γ weighting,
+  Hang et al., 2023, is available but off). Same 2500 steps, seed and judge: x-prediction 0.37
+  class accuracy, v-prediction (Salimans & Ho, 2022) 0.24;
 - a cosine schedule (Nichol & Dhariwal, 2021);
 - DiT's own initialisation: adaLN modulation and the output layer start at zero, so every
   block starts as the identity ("adaLN-Zero");
@@ -48,16 +50,16 @@ class Config:
     # on them (earlier runs on all backgrounds: blobs on busy textures, class accuracy 0.33).
     backgrounds: tuple[str, ...] = ("plain",)
     batch_size: int = 64
-    steps: int = 8_000
+    steps: int = 4_000
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup: int = 300
     ema_decay: float = 0.999
     label_dropout: float = 0.1  # share of labels replaced by the null class (for guidance)
-    prediction_type: str = "v_prediction"
+    prediction_type: str = "sample"  # x-prediction (see the docstring)
     beta_schedule: str = "squaredcos_cap_v2"
     min_snr_gamma: float = 0.0  # min-SNR-γ weighting (Hang et al., 2023); 0 disables it (see the docstring)
-    eval_every: int = 2000  # 0: evaluate only at the end
+    eval_every: int = 0  # class accuracy every N steps during training (slow); 0: only at the end
     eval_samples: int = 200
     class_embed_std: float = 0.02  # init std of the class embedding tables (DiT: 0.02)
 

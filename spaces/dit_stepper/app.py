@@ -29,6 +29,7 @@ PAPERS = {
     "karras": "[Karras et al., 2022](https://arxiv.org/abs/2206.00364)",
     "cfg": "[Ho & Salimans, 2022](https://arxiv.org/abs/2207.12598)",
     "v": "[Salimans & Ho, 2022](https://arxiv.org/abs/2202.00512)",
+    "x": "[Li & He, 2025](https://arxiv.org/abs/2511.13720)",
     "iddpm": "[Nichol & Dhariwal, 2021](https://arxiv.org/abs/2102.09672)",
 }
 GUIDANCE_HELP = "s = 0: unconditional, s = 1: conditional, s > 1: pushed further toward the class"
@@ -269,6 +270,21 @@ def architecture(class_label, seed, model, progress=gr.Progress()):
 #                                   Page
 # --------------------------------------------------------------------------------------
 
+def _parameterisation() -> str:
+    """What the embedded model's output is, from its scheduler config (read at build; no model load)."""
+    import json
+
+    from shared.models import local_path
+
+    path = local_path(compute.TINY_MODEL) / "scheduler" / "scheduler_config.json"
+    kind = json.loads(path.read_text()).get("prediction_type") if path.is_file() else None
+    return {
+        "v_prediction": f"it predicts v = √ᾱ·ε − √(1−ᾱ)·x₀, {PAPERS['v']}",
+        "sample": f"it predicts the clean image x₀ itself, {PAPERS['x']}",
+        "epsilon": f"it predicts the noise ε, {PAPERS['ddpm']}",
+    }.get(kind, "trained here")
+
+
 def _quality_note() -> str:
     """How often the embedded model draws the class it was asked for, from its model card's metrics."""
     m = shipped_metrics(compute.TINY_MODEL)
@@ -288,8 +304,8 @@ def build() -> gr.Blocks:
             f"A Diffusion Transformer ({PAPERS['dit']}) turns noise into an image over a few dozen steps. "
             "Step through it: at every step the transformer predicts the noise ε̂ in x_t; its guess of the clean "
             "image is x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t, and a scheduler moves x_t toward it. The embedded model "
-            "is a tiny DiT trained here on 32×32 shapes (pixel space, v-prediction, "
-            f"{PAPERS['v']}); with network, the real DiT-XL/2 runs the same loop on VAE latents."
+            f"is a tiny DiT trained here on 32×32 shapes (pixel space, {_parameterisation()}); with network, "
+            "the real DiT-XL/2 runs the same loop on VAE latents."
             + _quality_note()
         )
         model_state = gr.State(compute.TINY_MODEL)  # the model of every event; hidden from the API

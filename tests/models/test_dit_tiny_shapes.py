@@ -23,9 +23,9 @@ def folder():
 def test_class_accuracy_bar(folder):
     """200 samples (classes in turn), 25 DDIM steps, guidance 3, fixed seeds, judged by vit-tiny-shapes."""
     metrics = evaluate(NAME)
-    # Regression floor for the shipped CPU-trained weights (measured 0.36 by the patch-8 judge). The issue's
+    # Regression floor for the shipped CPU-trained weights (measured 0.50 by the patch-8 judge). The issue's
     # target is 0.90, which this recipe does not reach on a 2-core CPU; the model card and the closing note say so.
-    assert metrics["class_accuracy"] >= 0.30, metrics
+    assert metrics["class_accuracy"] >= 0.40, metrics
     assert metrics["class_accuracy"] > metrics["class_accuracy_guidance0"], metrics
 
 

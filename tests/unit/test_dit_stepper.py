@@ -97,13 +97,19 @@ def test_one_guided_ddim_step_matches_the_formulas(tiny):
     s, label, null = 3.0, 2, transformer.config.num_embeds_ada_norm
     r = guided_step(transformer, sched, x_t, t, torch.tensor([label]), null, s, None)
 
-    # independent: two separate forwards, the v -> ε conversion and the guidance formula by hand
+    # independent: two separate forwards, the output -> ε conversion and the guidance formula by hand
     ab = float(_cosine_alpha_bar()[int(t)])
     with torch.no_grad():
-        v_c = transformer(x_t, timestep=torch.tensor([int(t)]), class_labels=torch.tensor([label])).sample
-        v_u = transformer(x_t, timestep=torch.tensor([int(t)]), class_labels=torch.tensor([null])).sample
-    eps_c = math.sqrt(1 - ab) * x_t + math.sqrt(ab) * v_c
-    eps_u = math.sqrt(1 - ab) * x_t + math.sqrt(ab) * v_u
+        out_c = transformer(x_t, timestep=torch.tensor([int(t)]), class_labels=torch.tensor([label])).sample
+        out_u = transformer(x_t, timestep=torch.tensor([int(t)]), class_labels=torch.tensor([null])).sample
+    prediction_type = parts.scheduler_config["prediction_type"]
+    if prediction_type == "v_prediction":  # v = sqrt(ᾱ)·ε - sqrt(1-ᾱ)·x_0  =>  ε = sqrt(1-ᾱ)·x_t + sqrt(ᾱ)·v
+        eps_c = math.sqrt(1 - ab) * x_t + math.sqrt(ab) * out_c
+        eps_u = math.sqrt(1 - ab) * x_t + math.sqrt(ab) * out_u
+    else:  # x_0-prediction: ε = (x_t - sqrt(ᾱ)·x̂_0) / sqrt(1-ᾱ)
+        assert prediction_type == "sample", prediction_type
+        eps_c = (x_t - math.sqrt(ab) * out_c) / math.sqrt(1 - ab)
+        eps_u = (x_t - math.sqrt(ab) * out_u) / math.sqrt(1 - ab)
     eps = eps_u + s * (eps_c - eps_u)
     x0 = (x_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
     torch.testing.assert_close(r.eps_cond, eps_c, rtol=1e-4, atol=1e-4)
