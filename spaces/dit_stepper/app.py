@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 import numpy as np
 from matplotlib.figure import Figure
 
 from shared.data.shapes import COLORS, SHAPES, sample_image
 from shared.device import gpu
-from shared.models import shipped_metrics
+from shared.models import local_path, shipped_metrics
 from shared.ui import ValidatedImage, as_int, sample_examples, user_errors
 
 from . import compute
@@ -272,10 +274,6 @@ def architecture(class_label, seed, model, progress=gr.Progress()):
 
 def _parameterisation() -> str:
     """What the embedded model's output is, from its scheduler config (read at build; no model load)."""
-    import json
-
-    from shared.models import local_path
-
     path = local_path(compute.TINY_MODEL) / "scheduler" / "scheduler_config.json"
     kind = json.loads(path.read_text()).get("prediction_type") if path.is_file() else None
     return {
