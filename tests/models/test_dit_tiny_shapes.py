@@ -23,9 +23,9 @@ def folder():
 def test_class_accuracy_bar(folder):
     """200 samples (classes in turn), 25 DDIM steps, guidance 3, fixed seeds, judged by vit-tiny-shapes."""
     metrics = evaluate(NAME)
-    # Regression floor for the shipped CPU-trained weights (measured 0.50 by the patch-8 judge). The issue's
+    # Regression floor for the shipped CPU-trained weights (measured 0.84 by the patch-8 judge). The issue's
     # target is 0.90, which this recipe does not reach on a 2-core CPU; the model card and the closing note say so.
-    assert metrics["class_accuracy"] >= 0.40, metrics
+    assert metrics["class_accuracy"] >= 0.75, metrics
     assert metrics["class_accuracy"] > metrics["class_accuracy_guidance0"], metrics
 
 
@@ -46,3 +46,52 @@ def test_model_card(folder):
     assert {"class_accuracy", "class_accuracy_guidance0"} <= set(metrics)
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     assert size < 20_000_000, f"embedded weights should stay small, got {size} bytes"
+
+
+def test_representation_alignment_matches_a_by_hand_cosine_and_trains_only_what_it_should():
+    """REPA's loss, recomputed by hand: DiT tokens after block 1, averaged over 2x2 token groups
+    (the CLIP teacher's 8-pixel patches), projected, against CLIP's patch tokens of the clean image."""
+    import torch
+
+    from shared.training.dit_tiny_shapes import Config, RepresentationAlignment, build_model
+
+    torch.manual_seed(0)
+    model = build_model(Config(num_layers=2))
+    for p in model.parameters():  # leave adaLN-Zero's identity start, so gradients reach every block
+        torch.nn.init.normal_(p, std=0.05)
+    align = RepresentationAlignment(model, "clip-tiny-shapes", block=1)
+    x0 = torch.rand(3, 3, 32, 32) * 2 - 1  # (B, 3, 32, 32)
+    x_t = 0.6 * x0 + 0.8 * torch.randn_like(x0)
+    model(x_t, timestep=torch.tensor([100, 500, 900]), class_labels=torch.tensor([0, 3, 5]))
+    loss = align.loss(x0)
+
+    with torch.no_grad():
+        hidden = model.pos_embed(x_t)  # (3, 64, 128) patch tokens + positions
+        emb_t = torch.tensor([100, 500, 900])
+        hidden = model.transformer_blocks[0](hidden, timestep=emb_t, class_labels=torch.tensor([0, 3, 5]))
+        pooled = hidden.reshape(3, 4, 2, 4, 2, 128).mean(dim=(2, 4)).reshape(3, 16, 128)  # (3, 16, 128)
+        teacher = align.teacher(pixel_values=x0).last_hidden_state[:, 1:]  # (3, 16, 96)
+        cos = (torch.nn.functional.normalize(align.projector(pooled), dim=-1)
+               * torch.nn.functional.normalize(teacher, dim=-1)).sum(-1)
+    assert -1 <= loss.item() <= 1
+    assert loss.item() == pytest.approx(-cos.mean().item(), abs=1e-5)
+
+    loss.backward()
+    assert model.transformer_blocks[0].attn1.to_q.weight.grad.abs().sum() > 0  # the aligned block learns
+    assert model.transformer_blocks[1].attn1.to_q.weight.grad is None  # blocks after it do not see this loss
+    assert all(p.grad is None for p in align.teacher.parameters())  # the teacher stays frozen
+    assert align.projector[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.slow
+def test_recipe_runs_end_to_end_for_a_few_steps(tmp_path):
+    from diffusers import DiTTransformer2DModel
+
+    from shared.training.dit_tiny_shapes import Config, train
+
+    cfg = Config(train_images=256, steps=3, batch_size=16, num_layers=2)
+    metrics = train(str(tmp_path), cfg=cfg)
+    assert 0.0 <= metrics["class_accuracy"] <= 1.0 and metrics["train_steps"] == 3
+    model = DiTTransformer2DModel.from_pretrained(tmp_path, use_safetensors=True)  # REPA's projector is not saved
+    assert not any("projector" in name or "teacher" in name for name, _ in model.named_parameters())
+    assert "python -m shared.training dit-tiny-shapes" in (tmp_path / "README.md").read_text()
