@@ -249,7 +249,8 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
         snr = (ab / (1 - ab)).flatten()  # (B,)
         weight = 1 + snr.clamp(max=cfg.snr_weight_cap)  # (B,)
         denoise = (((x0_pred - x0) ** 2).mean(dim=(1, 2, 3)) * weight).mean()
-        loss = denoise if align is None else denoise + cfg.repa_weight * align.loss(x0)
+        alignment = align.loss(x0) if align is not None else torch.zeros(())
+        loss = denoise + cfg.repa_weight * alignment
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -261,7 +262,7 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
                 pe.lerp_(pm, 1 - decay)
         bar.update(1)
         if step % 50 == 0 or step == cfg.steps - 1:
-            bar.set_postfix(denoise=f"{denoise.item():.4f}", align=f"{(loss - denoise).item() / max(cfg.repa_weight, 1e-9):.3f}")
+            bar.set_postfix(denoise=f"{denoise.item():.4f}", align=f"{alignment.item():.3f}")
         if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
             ema.save_pretrained(out / "snapshot", safe_serialization=True)  # to inspect a long run
             if _judge_available():
