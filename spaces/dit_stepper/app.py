@@ -291,7 +291,7 @@ def _quality_note() -> str:
     return (f"\n\n**How good is the tiny model?** Of {m['n']} samples ({m['steps']} DDIM steps, guidance "
             f"{m['guidance']:g}), the shapes classifier `vit-tiny-shapes` recognises the requested shape in "
             f"**{m['class_accuracy']:.0%}** ({m['class_accuracy_guidance0']:.0%} without guidance; chance is "
-            f"{1 / len(SHAPES):.0%}). It is a 2M-parameter model trained on a 2-core CPU in about an hour and a half, so "
+            f"{1 / len(SHAPES):.0%}). It is a 2M-parameter model trained on a 2-core CPU, so "
             "expect ragged corners and the odd blob. Measured by `python -m shared.models eval dit-tiny-shapes`.")
 
 
