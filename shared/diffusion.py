@@ -43,7 +43,10 @@ SCHEDULERS: dict[str, Callable[[dict], object]] = {
         lambda_min_clipped=-5.1),
     "Euler": lambda cfg: _diffusers("EulerDiscreteScheduler").from_config(cfg, timestep_spacing="trailing"),
 }
-DEFAULT_SCHEDULER = "DDIM"
+# The page's default and the one `class_accuracy` uses. For the x-predicting dit-tiny-shapes, DDIM
+# was the weakest of the four at 25 steps: class accuracy at guidance 3, judged by vit-tiny-shapes,
+# on seed 1 (not the metric's seed 0) DPM-Solver++ 0.815, DDPM 0.81, DDIM 0.76 (16k-step weights).
+DEFAULT_SCHEDULER = "DPM-Solver++"
 MAX_STEPS = 200
 
 

@@ -113,12 +113,14 @@ def dit_class_accuracy(source: str, n: int = 200, steps: int = 25) -> dict:
 
     from diffusers import DiTTransformer2DModel
 
+    from shared.diffusion import DEFAULT_SCHEDULER
+
     transformer = DiTTransformer2DModel.from_pretrained(source, use_safetensors=True).eval()
     config = json.loads((Path(source) / "scheduler" / "scheduler_config.json").read_text())
     return {
         "class_accuracy": judge_samples(transformer, config, n=n, steps=steps, guidance=3.0),
         "class_accuracy_guidance0": judge_samples(transformer, config, n=n, steps=steps, guidance=0.0),
-        "n": n, "steps": steps, "guidance": 3.0,
+        "n": n, "steps": steps, "guidance": 3.0, "scheduler": DEFAULT_SCHEDULER,
     }
 
 

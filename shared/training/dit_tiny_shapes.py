@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from shared.data.shapes import DEFAULT_SIZE, SHAPES, ShapesDataset, render
-from shared.diffusion import to_eps_x0
+from shared.diffusion import DEFAULT_SCHEDULER, to_eps_x0
 from shared.training.loop import cosine_lr, progress, random_batches, seed_everything, to_tensor, write_model_card
 
 
@@ -267,7 +267,7 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
             ema.save_pretrained(out / "snapshot", safe_serialization=True)  # to inspect a long run
             if _judge_available():
                 acc = class_accuracy(ema, scheduler_config, n=cfg.eval_samples)
-                history.append({"step": step + 1, "class_accuracy": acc})
+                history.append({"step": step + 1, "class_accuracy": acc, "scheduler": DEFAULT_SCHEDULER})
                 bar.write(f"step {step + 1}: denoising loss {denoise.item():.4f}, EMA class accuracy {acc:.3f}")
     bar.close()
 
@@ -308,7 +308,7 @@ on the procedural shapes dataset (`shared/data/shapes.py`), conditioned on the s
   (the EMA weights are saved), horizontal flips, DiT's zero initialisation. Noise levels
   t = 999·sigmoid(N({cfg.t_logit_mean}, {cfg.t_logit_std}²)); loss |x̂_0 - x_0|²·(1 + min(SNR, {cfg.snr_weight_cap})).
   Representation alignment (REPA, Yu et al., 2024): {f"block {cfg.repa_block}'s tokens against `{cfg.repa_teacher}`'s image features, weight {cfg.repa_weight}" if cfg.repa_teacher else "off"}.
-- Metric: `class_accuracy` is the share of {cfg.eval_samples} samples (classes in turn, 25 DDIM steps, guidance 3,
+- Metric: `class_accuracy` is the share of {cfg.eval_samples} samples (classes in turn, 25 {metrics.get('scheduler', 'DDIM')} steps, guidance 3,
   fixed seeds) that `vit-tiny-shapes` classifies as the class they were conditioned on;
   `class_accuracy_guidance0` is the same without guidance.
 - Config: `{asdict(cfg)}`

@@ -288,7 +288,7 @@ def _quality_note() -> str:
     m = shipped_metrics(compute.TINY_MODEL)
     if not m or "class_accuracy" not in m:
         return ""
-    return (f"\n\n**How good is the tiny model?** Of {m['n']} samples ({m['steps']} DDIM steps, guidance "
+    return (f"\n\n**How good is the tiny model?** Of {m['n']} samples ({m['steps']} {m.get('scheduler', 'DDIM')} steps, guidance "
             f"{m['guidance']:g}), the shapes classifier `vit-tiny-shapes` recognises the requested shape in "
             f"**{m['class_accuracy']:.0%}** ({m['class_accuracy_guidance0']:.0%} without guidance; chance is "
             f"{1 / len(SHAPES):.0%}). It is a 2M-parameter model trained on a 2-core CPU, so "
