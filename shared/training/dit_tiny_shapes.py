@@ -2,8 +2,8 @@
 
 The model is diffusers' ``DiTTransformer2DModel`` (Peebles & Xie, 2023: patchify, transformer
 blocks with adaLN-Zero conditioning on timestep + class, linear decoder) trained with a
-diffusers ``DDPMScheduler`` noise schedule. What made it learn on a 2-core CPU (16000 steps,
-about an hour and a half; class accuracy 0.84 at guidance 3, 0.50 with the previous recipe):
+diffusers ``DDPMScheduler`` noise schedule. What made it learn on a 2-core CPU (24000 steps;
+class accuracy 0.935 at guidance 3 with DPM-Solver++, 0.50 with the previous recipe):
 
 - x-prediction (Li & He, 2025, "Back to Basics: Let Denoising Generative Models Denoise"): the
   model outputs the clean image x̂_0, which lies on the data's low-dimensional manifold, rather
@@ -59,7 +59,7 @@ class Config:
     # on them (earlier runs on all backgrounds: blobs on busy textures, class accuracy 0.33).
     backgrounds: tuple[str, ...] = ("plain",)
     batch_size: int = 64
-    steps: int = 16_000
+    steps: int = 24_000
     lr: float = 3e-3
     weight_decay: float = 0.0
     warmup: int = 300
