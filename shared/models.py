@@ -54,7 +54,7 @@ class ModelSpec:
 REGISTRY: dict[str, ModelSpec] = {
     "vit-tiny-shapes": ModelSpec(
         task="image-classification", source=EMBEDDED,
-        description="ViT, image 32, patch 8, width 96, 4 layers; trained here on shapes",
+        description="ViT trained here on shapes (sizes in its config.json)",
         evaluate="shared.evaluation:classifier_accuracy",
     ),
     "fast-bpe-actions": ModelSpec(
@@ -74,7 +74,7 @@ REGISTRY: dict[str, ModelSpec] = {
     ),
     "clip-tiny-shapes": ModelSpec(
         task="zero-shot-image-classification", source=EMBEDDED,
-        description="CLIP, image 32, patch 8, width 96, 4+3 layers, 64-d joint space; trained here on shapes captions",
+        description="CLIP trained here on shapes and their captions (sizes in its config.json)",
         evaluate="shared.evaluation:clip_zero_shot",
     ),
     "openai/clip-vit-base-patch32": ModelSpec(
@@ -116,6 +116,22 @@ def offline() -> bool:
 
 def local_path(name: str) -> Path:
     return WEIGHTS_DIR / name
+
+
+def summary(name: str) -> str:
+    """One line on a model: for an embedded ViT-family classifier, its sizes read from config.json
+    (so the line cannot go stale when the weights change); otherwise the registry's description."""
+    import json
+
+    spec = _spec(name)
+    path = local_path(name) / "config.json" if spec.embedded else None
+    if path is not None and path.is_file():
+        c = json.loads(path.read_text())
+        if {"image_size", "patch_size", "hidden_size", "num_hidden_layers"} <= set(c):
+            g = c["image_size"] // c["patch_size"]
+            return (f"ViT, image {c['image_size']}, patch {c['patch_size']} ({g}x{g} grid), width {c['hidden_size']}, "
+                    f"{c['num_hidden_layers']} layers; trained here on shapes")
+    return spec.description
 
 
 def shipped_metrics(name: str) -> dict | None:
@@ -303,6 +319,17 @@ def evaluate(name: str, path: str | Path | None = None, **kwargs: Any) -> dict:
 #                                   CLI
 # --------------------------------------------------------------------------------------
 
+def _print_tables(metrics: dict, stream) -> None:
+    """Each nested table of ``metrics`` (by_background, by_color, by_size, ood...) as aligned text."""
+    for name, table in metrics.items():
+        if not isinstance(table, dict):
+            continue
+        print(f"{name}:", file=stream)
+        for key, value in table.items():
+            cells = "  ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+            print(f"  {key:<22} {cells}", file=stream)
+
+
 def main(argv: list[str] | None = None) -> None:
     """python -m shared.models list | eval NAME"""
     import argparse
@@ -311,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m shared.models")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="each model with its source and whether it is available offline")
-    ev = sub.add_parser("eval", help="one JSON line of quality metrics on held-out data")
+    ev = sub.add_parser("eval", help="one JSON line of quality metrics on held-out data (tables on stderr)")
     ev.add_argument("name")
     args = parser.parse_args(argv)
 
@@ -322,10 +349,14 @@ def main(argv: list[str] | None = None) -> None:
             source = f"embedded ({local_path(name).relative_to(WEIGHTS_DIR.parent.parent)})" if spec.embedded else "hub"
             print(f"{name:<{width}}  {spec.task:<32} {source:<32} {'yes' if available_offline(name) else 'no'}")
     else:
+        import sys
+
         try:
-            print(json.dumps(evaluate(args.name)))
+            metrics = evaluate(args.name)
         except ValueError as err:
             raise SystemExit(f"error: {err}") from None
+        _print_tables(metrics, sys.stderr)  # the robustness tables, for a person; stdout stays one JSON line
+        print(json.dumps(metrics))
 
 
 if __name__ == "__main__":
