@@ -43,7 +43,18 @@ import torch
 
 from shared.data.shapes import DEFAULT_SIZE, SHAPES, ShapesDataset, render
 from shared.diffusion import DEFAULT_SCHEDULER, to_eps_x0
-from shared.training.loop import cosine_lr, progress, random_batches, seed_everything, to_tensor, write_model_card
+from shared.training.loop import (
+    cosine_lr,
+    make_accelerator,
+    micro_batches,
+    progress,
+    random_batches,
+    rank_slice,
+    save_rank_weights,
+    seed_everything,
+    to_tensor,
+    write_model_card,
+)
 
 
 @dataclass
@@ -81,6 +92,7 @@ class Config:
     eval_every: int = 0  # class accuracy every N steps during training (slow); 0: only at the end
     eval_samples: int = 200
     class_embed_std: float = 0.02  # init std of the class embedding tables (DiT: 0.02)
+    grad_accum: int = 1  # micro-batches per optimizer step (the global batch stays batch_size)
 
 
 def build_model(cfg: Config):
@@ -162,6 +174,9 @@ class RepresentationAlignment(torch.nn.Module):
     def loss(self, x0: torch.Tensor) -> torch.Tensor:
         """Alignment loss for the DiT forward that just ran on a noised ``x0`` (B, 3, H, W) in [-1, 1]."""
         with torch.no_grad():  # CLIP's processor also maps pixels to [-1, 1] (mean = std = 0.5)
+            size = self.teacher.config.image_size
+            if x0.shape[-1] != size:  # a teacher trained at another resolution sees x0 resized to its own
+                x0 = torch.nn.functional.interpolate(x0, size=(size, size), mode="bilinear", align_corners=False)
             target = self.teacher(pixel_values=x0).last_hidden_state[:, 1:]  # (B, M, D) patch tokens
         h = self._hidden  # (B, N, W)
         b, n, w = h.shape
@@ -187,7 +202,7 @@ def class_accuracy(model, scheduler_config: dict, n: int = 200, steps: int = 25,
 def training_images(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     """The first ``train_images`` training-split shapes, each on a background from ``cfg.backgrounds``
     (cycled, so the choice does not change which shapes are drawn). -> uint8 (N, H, W, 3), int64 (N,)"""
-    ds = ShapesDataset("train", cfg.train_images, cfg.image_size)
+    ds = ShapesDataset("train", cfg.train_images, cfg.image_size, distribution="classic")
     specs = [replace(ds.spec(i), background=cfg.backgrounds[i % len(cfg.backgrounds)]) for i in range(len(ds))]
     images = np.stack([np.asarray(render(s, cfg.image_size)) for s in specs])  # (N, H, W, 3)
     return images, np.array([s.label for s in specs], dtype=np.int64)
@@ -199,79 +214,101 @@ def _judge_available() -> bool:
     return available_offline("vit-tiny-shapes")
 
 
-def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | None = None) -> dict:
+def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | None = None,
+          grad_accum: int | None = None, rank_weights: bool = False) -> dict:
     from diffusers import DDPMScheduler
 
     cfg = cfg or Config()
     if steps is not None:
         cfg.steps = steps
+    if grad_accum is not None:
+        cfg.grad_accum = grad_accum
+    acc = make_accelerator(cfg.grad_accum, cfg.batch_size)
     gen = seed_everything(seed)
     out = Path(out_dir)
 
     images, labels = training_images(cfg)
     x_train, y_train = to_tensor(images), torch.from_numpy(labels).long()  # (N, 3, 32, 32), (N,)
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = build_model(cfg).to(device)
+    model = build_model(cfg).to(acc.device)
     _disable_builtin_label_dropout(model)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     scheduler_config = build_scheduler_config(cfg)
     noise_schedule = DDPMScheduler.from_config(scheduler_config)
-    alphas_cumprod = noise_schedule.alphas_cumprod.to(device)  # (T,)
+    alphas_cumprod = noise_schedule.alphas_cumprod.to(acc.device)  # (T,)
     null_class = len(SHAPES)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
 
     align = None
     if cfg.repa_teacher:
-        align = RepresentationAlignment(model, cfg.repa_teacher, cfg.repa_block).to(device)
+        align = RepresentationAlignment(model, cfg.repa_teacher, cfg.repa_block).to(acc.device)
         opt.add_param_group({"params": list(align.projector.parameters())})
-    bar = progress(cfg.steps, "dit-tiny-shapes")
+        model, align.projector, opt = acc.prepare(model, align.projector, opt)
+    else:
+        model, opt = acc.prepare(model, opt)
+    plain = acc.unwrap_model(model)
+    bar = progress(cfg.steps, "dit-tiny-shapes", disable=not acc.is_main_process)
     history = []
     for step, idx in enumerate(random_batches(len(x_train), cfg.batch_size, cfg.steps, gen)):
         model.train()
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
+        # Every random draw is made for the whole global batch, on every rank, then sliced.
         x0 = x_train[idx]  # (B, 3, 32, 32)
         b = x0.shape[0]
         flip = torch.rand(b, generator=gen) < 0.5
-        x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0).to(device)  # shapes are flip-invariant
+        x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)  # shapes are flip-invariant
         y = y_train[idx]
-        y = torch.where(torch.rand(b, generator=gen) < cfg.label_dropout, null_class, y).to(device)  # (B,)
+        y = torch.where(torch.rand(b, generator=gen) < cfg.label_dropout, null_class, y)  # (B,)
         u = torch.sigmoid(cfg.t_logit_mean + cfg.t_logit_std * torch.randn(b, generator=gen))  # (B,) in (0, 1)
-        t = (u * (len(alphas_cumprod) - 1)).round().long().to(device)  # (B,)
-        noise = torch.randn(x0.shape, generator=gen).to(device)  # (B, 3, 32, 32)
+        t = (u * (len(alphas_cumprod) - 1)).round().long()  # (B,)
+        noise = torch.randn(x0.shape, generator=gen)  # (B, 3, 32, 32)
+        x0, y, t, noise = rank_slice(acc, x0, y, t, noise)  # this rank's share
+        for x0m, ym, tm, noisem in micro_batches(cfg.grad_accum, x0, y, t, noise):
+            with acc.accumulate(model), acc.autocast():
+                ab = alphas_cumprod[tm][:, None, None, None]  # (b, 1, 1, 1)
+                x_t = ab.sqrt() * x0m + (1 - ab).sqrt() * noisem  # (b, 3, 32, 32)
+                pred = model(x_t, timestep=tm, class_labels=ym).sample  # (b, 3, 32, 32)
+                _, x0_pred = to_eps_x0(pred, x_t, ab, cfg.prediction_type)  # (b, 3, 32, 32)
 
-        ab = alphas_cumprod[t][:, None, None, None]  # (B, 1, 1, 1)
-        x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * noise  # (B, 3, 32, 32)
-        pred = model(x_t, timestep=t, class_labels=y).sample  # (B, 3, 32, 32)
-        _, x0_pred = to_eps_x0(pred, x_t, ab, cfg.prediction_type)  # (B, 3, 32, 32)
-
-        snr = (ab / (1 - ab)).flatten()  # (B,)
-        weight = 1 + snr.clamp(max=cfg.snr_weight_cap)  # (B,)
-        denoise = (((x0_pred - x0) ** 2).mean(dim=(1, 2, 3)) * weight).mean()
-        alignment = align.loss(x0) if align is not None else torch.zeros(())
-        loss = denoise + cfg.repa_weight * alignment
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+                snr = (ab / (1 - ab)).flatten()  # (b,)
+                weight = 1 + snr.clamp(max=cfg.snr_weight_cap)  # (b,)
+                denoise = (((x0_pred - x0m) ** 2).mean(dim=(1, 2, 3)) * weight).mean()
+                alignment = align.loss(x0m) if align is not None else torch.zeros((), device=acc.device)
+                loss = denoise + cfg.repa_weight * alignment
+                acc.backward(loss)
+                if acc.sync_gradients:
+                    acc.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
 
         decay = min(cfg.ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+            for pe, pm in zip(ema.parameters(), plain.parameters(), strict=True):
                 pe.lerp_(pm, 1 - decay)
         bar.update(1)
         if step % 50 == 0 or step == cfg.steps - 1:
             bar.set_postfix(denoise=f"{denoise.item():.4f}", align=f"{alignment.item():.3f}")
-        if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
+        if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps and acc.is_main_process:
             ema.save_pretrained(out / "snapshot", safe_serialization=True)  # to inspect a long run
             if _judge_available():
-                acc = class_accuracy(ema, scheduler_config, n=cfg.eval_samples)
-                history.append({"step": step + 1, "class_accuracy": acc, "scheduler": DEFAULT_SCHEDULER})
-                bar.write(f"step {step + 1}: denoising loss {denoise.item():.4f}, EMA class accuracy {acc:.3f}")
+                score = class_accuracy(ema, scheduler_config, n=cfg.eval_samples)
+                history.append({"step": step + 1, "class_accuracy": score, "scheduler": DEFAULT_SCHEDULER})
+                bar.write(f"step {step + 1}: denoising loss {denoise.item():.4f}, EMA class accuracy {score:.3f}")
     bar.close()
+    if rank_weights:
+        save_rank_weights(acc, model, out)
+    acc.wait_for_everyone()
+    metrics = _report(ema.cpu(), scheduler_config, cfg, out, history) if acc.is_main_process else {}
+    acc.wait_for_everyone()
+    acc.end_training()
+    return metrics
 
-    ema = ema.cpu()
+
+def _report(ema, scheduler_config: dict, cfg: Config, out: Path, history: list[dict]) -> dict:
+    """Save the EMA weights and the scheduler, evaluate, write the model card."""
+    from diffusers import DDPMScheduler
+
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "snapshot", ignore_errors=True)
     ema.save_pretrained(out, safe_serialization=True)
@@ -301,16 +338,20 @@ on the procedural shapes dataset (`shared/data/shapes.py`), conditioned on the s
   {cfg.num_attention_heads * cfg.attention_head_dim}, {cfg.num_layers} blocks with adaLN-Zero, {cfg.num_attention_heads} heads.
 - Noise schedule: diffusers `DDPMScheduler`, 1000 steps, `{cfg.beta_schedule}`, `{cfg.prediction_type}`
   (saved in `scheduler/`; the stepper rebuilds DDIM, DPM-Solver++ and Euler from it).
-- Data: the first {cfg.train_images} training-split shapes (all shapes, colours, sizes, positions and rotations)
-  on {" / ".join(cfg.backgrounds)} backgrounds: textures are detail a 2M-parameter model cannot afford to learn on a CPU.
+- Data: the first {cfg.train_images} training-split shapes of the `classic` distribution (six saturated colours,
+  all sizes, positions and rotations) on {" / ".join(cfg.backgrounds)} backgrounds: textures are detail a 2M-parameter
+  model cannot afford to learn on a CPU.
 - Recipe: {cfg.steps} steps of batch {cfg.batch_size}, AdamW lr {cfg.lr}
   (warm-up {cfg.warmup}, cosine), label dropout {cfg.label_dropout}, EMA {cfg.ema_decay}
   (the EMA weights are saved), horizontal flips, DiT's zero initialisation. Noise levels
   t = 999·sigmoid(N({cfg.t_logit_mean}, {cfg.t_logit_std}²)); loss |x̂_0 - x_0|²·(1 + min(SNR, {cfg.snr_weight_cap})).
   Representation alignment (REPA, Yu et al., 2024): {f"block {cfg.repa_block}'s tokens against `{cfg.repa_teacher}`'s image features, weight {cfg.repa_weight}" if cfg.repa_teacher else "off"}.
 - Metric: `class_accuracy` is the share of {cfg.eval_samples} samples (classes in turn, 25 {metrics.get('scheduler', 'DDIM')} steps, guidance 3,
-  fixed seeds) that `vit-tiny-shapes` classifies as the class they were conditioned on;
-  `class_accuracy_guidance0` is the same without guidance.
+  fixed seeds) that the judge (`judge` below) classifies as the class they were conditioned on;
+  `class_accuracy_guidance0` is the same without guidance. The judge was retrained on the wide distribution
+  after these weights (issue 13); the figures below are re-measured with it.
+- The REPA teacher is the current `clip-tiny-shapes`: these weights were trained against its first, 32-px
+  version (commit ece3a24), so a retrain now starts from a different teacher.
 - Config: `{asdict(cfg)}`
 """,
         metrics,

@@ -62,10 +62,21 @@ def build_tokenizer(texts, vocab_size: int, min_frequency: int):
     return tokenizer
 
 
-def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | None = None) -> dict:
-    """Train and save the BPE; ``steps`` overrides the number of corpus chunks."""
+def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | None = None,
+          grad_accum: int | None = None, rank_weights: bool = False) -> dict:
+    """Train and save the BPE; ``steps`` overrides the number of corpus chunks.
+
+    BPE merges are counted, not learned by gradient steps: there is nothing to accumulate or to
+    split across processes, so under ``accelerate launch`` only the main process trains."""
+    import os
+
     from transformers import PreTrainedTokenizerFast
 
+    if grad_accum not in (None, 1) or rank_weights:
+        raise ValueError("fast-bpe-actions trains a tokenizer (BPE merge counts): --grad-accum and "
+                         "--rank-weights apply only to the gradient-trained models")
+    if int(os.environ.get("RANK", "0")) != 0:
+        return {}
     cfg = cfg or Config()
     if steps is not None:
         cfg.chunks = steps
