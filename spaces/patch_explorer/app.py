@@ -62,17 +62,25 @@ def _model(name: str = compute.LEARNED_MODEL):
     return load(name, attn="eager").model
 
 
-def _tiny_shape() -> tuple[int, int]:
-    """(patch size, width) of vit-tiny-shapes, read from its config without loading weights."""
+def _tiny_config() -> dict:
+    """vit-tiny-shapes' config.json (image size, patch size, width...), read without loading weights.
+    A checkout without weights gets the recipe's defaults (shared/training/vit_tiny_shapes.py)."""
     import json
 
     from shared.models import local_path
 
     config = local_path(compute.LEARNED_MODEL) / "config.json"
     if config.is_file():
-        c = json.loads(config.read_text())
-        return c["patch_size"], c["hidden_size"]
-    return 4, 96  # the recipe's shape (shared/training/vit_tiny_shapes.py), for a checkout without weights
+        return json.loads(config.read_text())
+    from shared.training.vit_tiny_shapes import Config
+
+    return {"image_size": Config.image_size, "patch_size": Config.patch_size, "hidden_size": Config.hidden_size}
+
+
+def _tiny_shape() -> tuple[int, int]:
+    """(patch size, width) of vit-tiny-shapes."""
+    c = _tiny_config()
+    return c["patch_size"], c["hidden_size"]
 
 
 _TRANSFER: dict[tuple[int, int], dict] = {}  # (size, n) -> measured row; the model never changes in a process
@@ -264,16 +272,15 @@ def positions(kind, grid, row, col, width):
         f"positions: {s['border_mean']:.3f}; among the interior ones: {s['interior_mean']:.3f}."
     )
     if kind in POSITION_KINDS[2:] and s["border_mean"] > s["interior_mean"] + 0.2:
-        summary += (" The learned table gives the border positions a shared code (shapes never touch the "
-                    "border, so those patches hold background): that is why far-apart border pairs are similar "
-                    "again on the right of the plot.")
+        summary += (" The learned table gives the border positions a shared code: that is why far-apart border "
+                    "pairs are similar again on the right of the plot.")
     elif kind in POSITION_KINDS[2:] and s["interior_mean"] > s["border_mean"] + 0.2:
         summary += (" The learned table splits the grid into a centre block and a border ring, each with a "
                     "code of its own: nearby positions are more similar mostly because they share the ring or the "
                     "centre. There is no finer order along the ring, because the training shapes are symmetric "
                     "under the square's rotations and flips (random rotation, plus the recipe's rot90/flip "
                     "augmentation): every border position plays the same role. ViT-B/16's table, learned on "
-                    "photos, shows rows and columns instead (Figure 7 of the paper).")
+                    "photos, shows rows and columns instead (Figure 7 of the paper, for ViT-L/32).")
     return _similarity_figure(sim, row, col, s, "mean similarity against distance"), mosaic, summary
 
 
@@ -378,6 +385,9 @@ def _skip_without_image(fn):
 # --------------------------------------------------------------------------------------
 
 def build() -> gr.Blocks:
+    tiny = _tiny_config()
+    tiny_size, tiny_patch = tiny["image_size"], tiny["patch_size"]
+    tiny_grid = tiny_size // tiny_patch
     samples = sample_examples()
     default = next((p for p in samples if "star" in p), samples[0] if samples else None)  # plain background
     with gr.Blocks(title=TITLE) as demo:
@@ -386,7 +396,8 @@ def build() -> gr.Blocks:
             f"A Vision Transformer reads an image as a sentence of patches ({PAPERS['vit']}, \"An Image is Worth "
             "16x16 Words\"). Cut the image into P×P patches, flatten each, project it linearly to width D, "
             "prepend a [CLS] token and add a position code. Every number and picture below is computed from "
-            "your inputs; the trained model is `vit-tiny-shapes` (32 px, patch 8), trained in this project."
+            f"your inputs; the trained model is `vit-tiny-shapes` ({tiny_size} px, patch {tiny_patch}, a "
+            f"{tiny_grid}×{tiny_grid} grid), trained in this project."
         )
 
         # ---- 1. Patchify -------------------------------------------------------------
@@ -448,7 +459,8 @@ def build() -> gr.Blocks:
         with gr.Row():
             kind = gr.Radio(POSITION_KINDS, value=SIN_COS_2D, label="Encoding")
             grid = gr.Slider(3, 32, value=14, step=1, label="Grid (patches a side)",
-                             info="vit-tiny-shapes' table is 4x4, ViT-B/16's 14x14; other grids interpolate it.")
+                             info=f"vit-tiny-shapes' table is {tiny_grid}x{tiny_grid}, ViT-B/16's 14x14; "
+                                  "other grids interpolate it.")
             pos_row = gr.Slider(0, 13, value=7, step=1, label="Position row")
             pos_col = gr.Slider(0, 13, value=7, step=1, label="Position column")
         pos_plot = gr.Plot(label="Similarity to the chosen position, and against distance", show_label=False)
@@ -474,18 +486,21 @@ def build() -> gr.Blocks:
         # ---- 6. Resolution transfer ---------------------------------------------------------
         gr.Markdown(
             "## 6 · Resolution transfer\nA learned table has one row per training position. At a new resolution "
-            "(same P) the grid changes from g to g′, so ViT (section 3.2) resizes the table: reshape the N = g² "
-            "rows to g×g×D → bicubic interpolation to g′×g′×D → flatten to g′² rows; [CLS] keeps its row. "
-            "Here vit-tiny-shapes (trained at 32 px, g = 8) runs on held-out shapes rendered natively at each "
-            "resolution, without any fine-tuning. The grey reference feeds the same shapes resized to 32 px to "
-            "the unchanged model. Expect a drop: at a new resolution each 4×4 patch also covers a different "
+            "(same P) the grid changes from g to g′, so ViT resizes the table by \"2D interpolation\" (section 3.2): "
+            "reshape the N = g² rows to g×g×D → interpolate to g′×g′×D → flatten to g′² rows; [CLS] keeps its row. "
+            "This page interpolates bicubically, timm's choice; the paper does not name a kernel. "
+            f"Here vit-tiny-shapes (trained at {tiny_size} px, g = {tiny_grid}) runs on held-out shapes rendered "
+            f"natively at each resolution, without any fine-tuning. The grey reference feeds the same shapes resized "
+            f"to {tiny_size} px to the unchanged model. Expect a drop: at a new resolution each {tiny_patch}×{tiny_patch} "
+            "patch also covers a different "
             "share of the shape, so the patch filters see a new scale, not only new positions. That is why ViT "
             "fine-tunes after interpolating, at a higher resolution than pre-training (section 3.2, citing "
             "[Touvron et al., 2019](https://arxiv.org/abs/1906.06423))."
         )
         with gr.Row():
-            sizes = gr.CheckboxGroup([16, 24, 32, 40, 48, 64, 96], value=[16, 24, 32, 48, 64],
-                                     label="Resolutions (px, multiples of 4)")
+            choices = [tiny_patch * k for k in (2, 3, 4, 5, 6, 8, 10, 12, 16) if tiny_patch * k <= 128]
+            sizes = gr.CheckboxGroup(choices, value=[c for c in choices if tiny_size // 2 <= c <= 2 * tiny_size][:5],
+                                     label=f"Resolutions (px, multiples of the patch size {tiny_patch})")
             n_test = gr.Slider(50, 2000, value=300, step=50, label="Held-out test images per resolution")
             transfer_btn = gr.Button("Measure accuracy", variant="primary")
         transfer_plot = gr.Plot(label="Accuracy against resolution", show_label=False)

@@ -17,8 +17,8 @@ Words", arXiv:2010.11929):
    A learned table has to discover the 2-D layout from data; ViT's Figure 7 (centre) shows
    that it does, and ``neighbour_similarity`` measures it on the model trained here.
 4. **Resolution transfer.** At a new resolution the grid changes, so the learned table is
-   reshaped to its sqrt(N) x sqrt(N) grid, resized bicubically and flattened again (ViT
-   section 3.2). ``transfer_accuracy`` runs the trained model that way on held-out shapes.
+   reshaped to its sqrt(N) x sqrt(N) grid, resized and flattened again (ViT section 3.2: "2D
+   interpolation"; the kernel here is bicubic, timm's choice). ``transfer_accuracy`` runs the trained model that way on held-out shapes.
 
 Everything here is pure (numpy, torch, PIL), with no UI code. Bad input raises ``ValueError`` whose
 message says what is allowed.
@@ -587,7 +587,8 @@ def tile_images(images: np.ndarray, per_row: int = 7, cell: int = 48, gap: int =
 # --------------------------------------------------------------------------------------
 
 def interpolate_positions(table: torch.Tensor, new_grid: int, num_prefix: int = 1) -> torch.Tensor:
-    """Resize a learned position table to a new square grid (ViT section 3.2).
+    """Resize a learned position table to a new square grid (ViT section 3.2's "2D interpolation";
+    bicubic, as timm does).
 
     (1, prefix + N, D) -> reshape the N patch rows to sqrt(N) x sqrt(N) x D -> bicubic to
     new_grid x new_grid -> flatten; the [CLS] (prefix) rows are kept as they are.

@@ -131,9 +131,9 @@ def max_abs_logit_diff(reference: torch.Tensor, logits: torch.Tensor) -> float:
 
 def model_choices() -> list[tuple[str, str]]:
     """(label, name) pairs: the classifiers loadable offline, then the random ViT-B/16 architecture."""
-    from shared.models import REGISTRY, offline_names
+    from shared.models import offline_names, summary
 
-    found = [(f"{n} ({REGISTRY[n].description})", n) for n in offline_names("image-classification")]
+    found = [(f"{n} ({summary(n)})", n) for n in offline_names("image-classification")]
     return found + [(VIT_B16_RANDOM_LABEL, VIT_B16_RANDOM)]
 
 

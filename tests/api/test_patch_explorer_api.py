@@ -200,10 +200,11 @@ def test_model_endpoints(client, sample):
     assert "learned vit-tiny-shapes table" in text
     img, text = client.predict(TRAINED, "principal components", api_name="/patch_explorer_filters")
     assert Path(img).is_file() and "variance" in text
-    plot, table, text = client.predict([32, 48], 100, api_name="/patch_explorer_transfer")
-    assert [r[0] for r in table["data"]] == ["32 px", "48 px"] and "at 32 px" in text
+    base = config["image_size"]
+    plot, table, text = client.predict([base, base * 3 // 2], 100, api_name="/patch_explorer_transfer")
+    assert [r[0] for r in table["data"]] == [f"{base} px", f"{base * 3 // 2} px"] and f"at {base} px" in text
     with pytest.raises(AppError, match="not in the list of choices"):
         client.predict([30], 100, api_name="/patch_explorer_transfer")
     with pytest.raises(AppError, match="less than minimum value 50"):
-        client.predict([32], 10, api_name="/patch_explorer_transfer")
+        client.predict([base], 10, api_name="/patch_explorer_transfer")
     _good_call(client, sample)

@@ -508,8 +508,26 @@ def test_trained_filters_are_smoother_than_random(trained):
 
 @needs_weights
 def test_trained_model_at_native_and_transferred_resolution(trained):
-    rows = {r["image_size"]: r for r in C.transfer_accuracy(trained, [32, 48], n=200)}
-    native, moved = rows[32]["accuracy_interpolated"], rows[48]["accuracy_interpolated"]
+    base = trained.config.image_size
+    bigger = base * 3 // 2  # 1.5x the side: the position table is interpolated from g to 1.5 g
+    rows = {r["image_size"]: r for r in C.transfer_accuracy(trained, [base, bigger], n=200)}
+    native, moved = rows[base]["accuracy_interpolated"], rows[bigger]["accuracy_interpolated"]
     assert native >= 0.9
     assert 0.4 < moved < native  # far above chance (0.2), below native: no fine-tuning after the resize
-    assert rows[48]["accuracy_resized_to_base"] > moved
+    assert rows[bigger]["accuracy_resized_to_base"] > moved
+
+
+@needs_weights
+def test_readme_states_the_shipped_models_size_patch_and_grid():
+    """The Space README is static text: its model facts must match the shipped config.json."""
+    import json
+    from pathlib import Path
+
+    from shared.models import local_path
+
+    config = json.loads((local_path("vit-tiny-shapes") / "config.json").read_text())
+    g = config["image_size"] // config["patch_size"]
+    readme = (Path(C.__file__).parent / "README.md").read_text()
+    p = config["patch_size"]
+    assert f"`vit-tiny-shapes`: {config['image_size']} px images, {p}×{p}-pixel patches, an {g}×{g} learned" in readme
+    assert f"reshaped to its {g}×{g} grid" in readme
