@@ -70,6 +70,28 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+# Inputs whose payload is a file reference, not the value: they need gradio's preprocessing (upload checks).
+_FILE_INPUTS = (gr.Image, gr.File, gr.Audio, gr.Video, gr.Gallery, gr.Model3D)
+
+
+def raw_values(trigger: Callable, fn: Callable, inputs: list, outputs: Any = None, **kwargs: Any):
+    """``trigger(fn, inputs, outputs, preprocess=False, **kwargs)``: the handler receives its value inputs
+    as sent, so an API call with 3.5, "abc", NaN or an unknown choice reaches ``fn``, whose validation
+    (``compute.py``'s ``ValueError`` through ``user_errors``) answers in plain words.
+
+    Gradio's preprocessing would otherwise reject such values with a generic message, or round them
+    silently (``gr.Number(precision=0)`` turns 2.5 into 2). It replaces subclassing components to skip
+    ``preprocess``: the front end looks components up by class name, and a subclass does not render
+    (issue 14: the DiT page showed no controls). Events with file inputs keep gradio's preprocessing,
+    which checks uploads; this refuses them.
+    """
+    files = [type(c).__name__ for c in inputs if isinstance(c, _FILE_INPUTS)]
+    if files:
+        raise TypeError(f"raw_values is for value inputs only; {files} need gradio's preprocessing: wire that "
+                        "event normally and validate its values in the handler")
+    return trigger(fn, list(inputs), outputs, preprocess=False, **kwargs)
+
+
 def as_int(value: Any, name: str) -> int:
     """An integer from an API argument, refusing 3.5, "abc", NaN and bools."""
     if isinstance(value, bool):

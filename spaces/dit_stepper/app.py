@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from shared.data.shapes import COLORS, SHAPES, sample_image
 from shared.device import gpu
 from shared.models import local_path, shipped_metrics
-from shared.ui import ValidatedImage, as_int, sample_examples, user_errors
+from shared.ui import ValidatedImage, as_int, raw_values, sample_examples, user_errors
 
 from . import compute
 
@@ -35,28 +35,6 @@ PAPERS = {
     "iddpm": "[Nichol & Dhariwal, 2021](https://arxiv.org/abs/2102.09672)",
 }
 GUIDANCE_HELP = "s = 0: unconditional, s = 1: conditional, s > 1: pushed further toward the class"
-
-
-class _Raw:
-    """Leave validation to the handler, so an API call with 3.5, "abc", NaN or an unknown name
-    gets the handler's clear message instead of a failure inside gradio's preprocessing."""
-
-    is_template = True  # rendered by the ordinary front end of the parent component
-
-    def preprocess(self, payload):  # type: ignore[override]
-        return payload
-
-
-class RawNumber(_Raw, gr.Number):
-    pass
-
-
-class RawSlider(_Raw, gr.Slider):
-    pass
-
-
-class RawDropdown(_Raw, gr.Dropdown):
-    pass
 
 
 # --------------------------------------------------------------------------------------
@@ -272,6 +250,12 @@ def architecture(class_label, seed, model, progress=gr.Progress()):
 #                                   Page
 # --------------------------------------------------------------------------------------
 
+def _tiny_size() -> int:
+    """The embedded DiT's image side, from its config (sample_size: pixels in pixel space)."""
+    path = local_path(compute.TINY_MODEL) / "config.json"
+    return json.loads(path.read_text())["sample_size"] if path.is_file() else 32
+
+
 def _parameterisation() -> str:
     """What the embedded model's output is, from its scheduler config (read at build; no model load)."""
     path = local_path(compute.TINY_MODEL) / "scheduler" / "scheduler_config.json"
@@ -300,9 +284,10 @@ def build() -> gr.Blocks:
         gr.Markdown(
             f"# {TITLE}\n"
             f"A Diffusion Transformer ({PAPERS['dit']}) turns noise into an image over a few dozen steps. "
-            "Step through it: at every step the transformer predicts the noise ε̂ in x_t; its guess of the clean "
-            "image is x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t, and a scheduler moves x_t toward it. The embedded model "
-            f"is a tiny DiT trained here on 32×32 shapes (pixel space, {_parameterisation()}); with network, "
+            "Step through it: at every step the transformer looks at x_t and predicts either the noise ε̂ or the "
+            "clean image x̂₀ (each gives the other: x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t), and a scheduler moves x_t "
+            f"toward x̂₀. The embedded model is a tiny DiT trained here on {_tiny_size()}×{_tiny_size()} shapes "
+            f"(pixel space; {_parameterisation()}); with network, "
             "the real DiT-XL/2 runs the same loop on VAE latents."
             + _quality_note()
         )
@@ -310,14 +295,14 @@ def build() -> gr.Blocks:
         state = gr.State(None)  # this session's trajectory (never shared between users)
         with gr.Row():
             model = gr.Dropdown(MODEL_CHOICES, value=compute.TINY_MODEL, label="model")
-            class_label = RawDropdown(list(SHAPES), value="star", label="class")
-            scheduler = RawDropdown(list(compute.SCHEDULER_NAMES), value=compute.DEFAULT_SCHEDULER,
+            class_label = gr.Dropdown(list(SHAPES), value="star", label="class")
+            scheduler = gr.Dropdown(list(compute.SCHEDULER_NAMES), value=compute.DEFAULT_SCHEDULER,
                                     label="scheduler")
         with gr.Row():
-            steps = RawSlider(1, compute.MAX_STEPS, value=25, step=1, label=f"steps (1–{compute.MAX_STEPS})")
-            guidance = RawSlider(0, compute.MAX_GUIDANCE, value=3.0, step=0.5, label="guidance scale s",
+            steps = gr.Slider(1, compute.MAX_STEPS, value=25, step=1, label=f"steps (1–{compute.MAX_STEPS})")
+            guidance = gr.Slider(0, compute.MAX_GUIDANCE, value=3.0, step=0.5, label="guidance scale s",
                                  info=GUIDANCE_HELP)
-            seed = RawNumber(value=0, precision=0, label="seed", minimum=0, maximum=compute.MAX_SEED)
+            seed = gr.Number(value=0, precision=0, label="seed", minimum=0, maximum=compute.MAX_SEED)
         gr.Markdown(
             f"Schedulers are diffusers' own, rebuilt from the model's DDPM config: DDPM ({PAPERS['ddpm']}), "
             f"DDIM ({PAPERS['ddim']}), DPM-Solver++ ({PAPERS['dpm']}), Euler ({PAPERS['karras']}). "
@@ -350,10 +335,11 @@ def build() -> gr.Blocks:
                 f"model's cosine schedule ({PAPERS['iddpm']}). The plot compares it with DiT-XL/2's linear one."
             )
             with gr.Row():
-                image = ValidatedImage(label="image (resized to 32×32)", height=256)
+                image = ValidatedImage(label=f"image (resized to {_tiny_size()}×{_tiny_size()})", height=256)
                 with gr.Column():
-                    t_slider = RawSlider(0, 999, value=500, step=1, label="timestep t")
-                    noise_seed = RawNumber(value=0, precision=0, label="noise seed")
+                    t_slider = gr.Slider(0, 999, value=500, step=1, label="timestep t")
+                    # precision=None: gradio passes 2.5 through, and forward() refuses it (precision=0 would round it)
+                    noise_seed = gr.Number(value=0, precision=None, step=1, label="noise seed")
                     noise_btn = gr.Button("Add noise", variant="primary")
             gr.Examples([[p] for p in sample_examples()[:6]], inputs=[image])
             with gr.Row():
@@ -401,17 +387,20 @@ def build() -> gr.Blocks:
 
         model.change(choose_model, model, [model_state, class_label], api_visibility="private")
         panels = [x_t, eps, x0, x_next, info]
-        reset_btn.click(reset, controls, [state, x_t, eps, x0, x_next, info, timeline, frame],
-                        api_name=f"{SLUG}_reset")
-        step_btn.click(step_once, [*controls, state], [state, *panels, timeline, frame], api_name=f"{SLUG}_step")
-        run_btn.click(run_to_end, [*controls, state], [state, *panels, timeline, frame], api_name=f"{SLUG}_run")
-        frame.release(show_frame, [frame, state], panels, api_name=f"{SLUG}_frame")
-        sample_btn.click(dit_stepper_sample, controls, final, api_name=f"{SLUG}_sample")
+        # Value inputs reach the handlers as sent (raw_values), so their own checks answer bad API input.
+        raw_values(reset_btn.click, reset, controls, [state, x_t, eps, x0, x_next, info, timeline, frame],
+                   api_name=f"{SLUG}_reset")
+        raw_values(step_btn.click, step_once, [*controls, state], [state, *panels, timeline, frame],
+                   api_name=f"{SLUG}_step")
+        raw_values(run_btn.click, run_to_end, [*controls, state], [state, *panels, timeline, frame],
+                   api_name=f"{SLUG}_run")
+        raw_values(frame.release, show_frame, [frame, state], panels, api_name=f"{SLUG}_frame")
+        raw_values(sample_btn.click, dit_stepper_sample, controls, final, api_name=f"{SLUG}_sample")
         noise_btn.click(forward, [image, t_slider, noise_seed], [f_x0, f_eps, f_xt, f_info, f_strip, f_plot],
                         api_name=f"{SLUG}_forward")
-        guide_btn.click(compare_guidance, controls, guide_gallery, api_name=f"{SLUG}_guidance")
-        arch_btn.click(architecture, [class_label, seed, model_state], [grid, tokens, embed_md, adaln_plot, cost],
-                       api_name=f"{SLUG}_architecture")
+        raw_values(guide_btn.click, compare_guidance, controls, guide_gallery, api_name=f"{SLUG}_guidance")
+        raw_values(arch_btn.click, architecture, [class_label, seed, model_state],
+                   [grid, tokens, embed_md, adaln_plot, cost], api_name=f"{SLUG}_architecture")
     return demo
 
 
