@@ -47,3 +47,21 @@ def test_a_space_is_served_alone_on_its_own_url(page, browser_hub_url):
     page.get_by_role("button", name="Patchify").first.wait_for(timeout=120_000)
     assert page.get_by_role("tab", name=re.compile("Learning path")).count() == 0
     shot(page, "patch_explorer_alone")
+
+
+def test_dit_page_shows_its_controls_and_samples_without_console_errors(page, browser_hub_url):
+    """Issue 14: subclassed components did not render (no controls, a Loading overlay over every button)."""
+    errors, failed = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(browser_hub_url + "dit_stepper/", wait_until="domcontentloaded")
+    page.get_by_role("button", name=re.compile("^Sample")).first.wait_for()
+    for label in ("class", "scheduler", "seed", "guidance scale s"):
+        assert page.get_by_label(label).count() >= 1, label
+    images = page.locator("img[src*='/file=']:visible")
+    before = images.count()
+    page.get_by_role("button", name=re.compile("^Sample")).first.click()
+    page.wait_for_function(f"document.querySelectorAll(\"img[src*='/file=']\").length > {before}", timeout=120_000)
+    assert not errors, errors
+    assert not failed, failed
+    shot(page, "dit_stepper_sampled")
