@@ -41,18 +41,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from shared.data.shapes import COLORS, DEFAULT_SIZE, POSITIONS, SHAPES, SIZES, ShapesDataset, ShapeSpec, render, spec_at
-from shared.training.loop import cosine_lr, progress, random_batches, seed_everything, to_tensor, write_model_card
+from shared.data.shapes import COLORS, POSITIONS, SHAPES, SIZES, ShapesDataset, ShapeSpec, is_easy, render, spec_at
+from shared.training.loop import (
+    cosine_lr,
+    curriculum_batches,
+    gather_with_grad,
+    make_accelerator,
+    progress,
+    save_rank_weights,
+    seed_everything,
+    to_tensor,
+    write_model_card,
+)
 
 
 @dataclass
 class Config:
-    image_size: int = DEFAULT_SIZE
-    # Patch 8 (4x4 = 16 patch tokens + [CLS]): a ViT learns shape only after thousands of steps
-    # (colour and position come in a few hundred), and 16 tokens make each step ~4x cheaper than
-    # patch 4 at about the same progress per step. Supervised shape accuracy of this tower on
-    # its own: 0.42 at step 1000, 0.64 at 2000, 0.85 at 3000 (batch 64); patch 4 plus plain batches
-    # reached only 0.47 zero-shot after 800 CLIP steps.
+    # 64 px, patch 8 (8x8 = 64 patch tokens + [CLS]): the wide distribution's smallest shapes
+    # (radius 0.10) are 6 px across at 32 px, too few to tell a star from a circle.
+    image_size: int = 64
     patch_size: int = 8
     vision_width: int = 96
     vision_layers: int = 4
@@ -63,11 +70,21 @@ class Config:
     projection_dim: int = 64
     context_length: int = 32  # text positions; longer prompts are truncated (OpenAI CLIP: 77)
     train_scenes: int = 8_000  # each rendered once per shape: 40,000 training images
-    batch_size: int = 125  # 25 scenes x 5 shapes
-    steps: int = 9_000
+    batch_size: int = 120  # 24 scenes x 5 shapes; splits evenly over 2, 3, 4, 5, 6 or 8 processes
+    steps: int = 5_000
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup: int = 200
+    # Curriculum over scenes (shared.data.shapes.is_easy): easy scenes only for easy_steps, then a
+    # linear ramp to the whole distribution at ramp_end (as for vit-tiny-shapes, whose loss sat
+    # at chance for 1200 steps on the whole wide distribution).
+    easy_steps: int = 500
+    ramp_end: int = 2_000
+    grad_accum: int = 1  # micro-batches per step; with k > 1 each micro-batch's negatives are only its own
+    # Start the image tower from this supervised shapes ViT (same width, depth and patch grid); "" trains it
+    # from scratch. See init_image_tower.
+    image_tower_init: str = "vit-tiny-shapes"
+    image_tower_lr_scale: float = 0.3  # the copied tower learns slower, so the random text tower cannot wreck it early
     full_caption_fraction: float = 0.5  # the rest get a random partial description
     max_logit_scale: float = 100.0  # CLIP clips the learned scale at 100 (temperature 0.01)
     eval_images: int = 1_000
@@ -179,6 +196,50 @@ def build_tokenizer():
 
 
 # --------------------------------------------------------------------------------------
+#                                   Image tower from a supervised ViT
+# --------------------------------------------------------------------------------------
+
+def init_image_tower(model, vit_folder: str) -> None:
+    """Copy a transformers ``ViTForImageClassification``'s encoder into ``model.vision_model``.
+
+    LiT (Zhai et al., 2022, "LiT: Zero-Shot Transfer with Locked-image text Tuning") showed that a
+    contrastive model learns far faster from a pre-trained image tower; here the tower stays trainable,
+    because the supervised ViT was taught to ignore colour and position, which captions name. The two
+    architectures match block for block except: ViT's patch projection has a bias (folded into the patch
+    positions, as it adds the same vector to every patch token); CLIP's GELU and layer-norm epsilon are
+    set to the ViT's by the caller; and CLIP normalises the embeddings once more before the encoder
+    (``pre_layrnorm``, kept at its init, weight 1 and bias 0), the one change to what the copy computes.
+    """
+    from transformers import ViTForImageClassification
+
+    vit = ViTForImageClassification.from_pretrained(vit_folder, use_safetensors=True)
+    src = vit.state_dict()
+    vm = model.vision_model
+    if (vit.config.hidden_size, vit.config.patch_size, vit.config.image_size, vit.config.num_hidden_layers) != (
+            vm.config.hidden_size, vm.config.patch_size, vm.config.image_size, vm.config.num_hidden_layers):
+        raise ValueError(f"{vit_folder} does not match the image tower's width, patch, image size and depth")
+    with torch.no_grad():
+        emb = vm.embeddings
+        emb.class_embedding.copy_(src["vit.embeddings.cls_token"].flatten())  # (D,)
+        emb.patch_embedding.weight.copy_(src["vit.embeddings.patch_embeddings.projection.weight"])  # (D, 3, P, P)
+        pos = src["vit.embeddings.position_embeddings"][0].clone()  # (1 + N, D)
+        pos[1:] += src["vit.embeddings.patch_embeddings.projection.bias"]  # the patch bias, folded in
+        emb.position_embedding.weight.copy_(pos)
+        for i, layer in enumerate(vm.encoder.layers):
+            pre = f"vit.layers.{i}."
+            pairs = {"self_attn.q_proj": "attention.q_proj", "self_attn.k_proj": "attention.k_proj",
+                     "self_attn.v_proj": "attention.v_proj", "self_attn.out_proj": "attention.o_proj",
+                     "layer_norm1": "layernorm_before", "layer_norm2": "layernorm_after",
+                     "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2"}
+            for mine, theirs in pairs.items():
+                module = layer.get_submodule(mine)
+                module.weight.copy_(src[pre + theirs + ".weight"])
+                module.bias.copy_(src[pre + theirs + ".bias"])
+        vm.post_layernorm.weight.copy_(src["vit.layernorm.weight"])
+        vm.post_layernorm.bias.copy_(src["vit.layernorm.bias"])
+
+
+# --------------------------------------------------------------------------------------
 #                                   Training
 # --------------------------------------------------------------------------------------
 
@@ -191,23 +252,36 @@ def _zero_shot_accuracy(model, tokenizer, x: torch.Tensor, y: torch.Tensor) -> f
     return ((v @ t.T).argmax(-1) == y).float().mean().item()
 
 
-def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | None = None) -> dict:
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+def _gathered_order(batch_size: int, ranks: int, grad_accum: int) -> list[torch.Tensor]:
+    """Global-batch positions in the order ``gather_with_grad`` returns them, per micro-batch:
+    rank r holds positions r, r + ranks, ... (``rank_slice``), split into ``grad_accum`` chunks."""
+    shares = [torch.arange(batch_size)[r::ranks].chunk(grad_accum) for r in range(ranks)]
+    return [torch.cat([shares[r][j] for r in range(ranks)]) for j in range(grad_accum)]
+
+
+def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | None = None,
+          grad_accum: int | None = None, rank_weights: bool = False) -> dict:
+    from transformers import CLIPConfig, CLIPModel
 
     cfg = cfg or Config()
     if steps is not None:
         cfg.steps = steps
+    if grad_accum is not None:
+        cfg.grad_accum = grad_accum
+    acc = make_accelerator(cfg.grad_accum, cfg.batch_size)
     start = time.perf_counter()
     gen = seed_everything(seed)
     rng = np.random.default_rng(seed)
     out = Path(out_dir)
 
     tokenizer = build_tokenizer()
-    specs = counterfactual_specs(cfg.train_scenes)  # scene g, shape k at index g * 5 + k
-    images = np.stack([np.asarray(render(s, cfg.image_size)) for s in specs])  # (5G, 32, 32, 3)
+    scenes_per_batch = cfg.batch_size // len(SHAPES)
+    n_scenes = min(cfg.train_scenes, cfg.steps * scenes_per_batch)  # a short run renders only what it can see
+    specs = counterfactual_specs(n_scenes)  # scene g, shape k at index g * 5 + k
+    images = np.stack([np.asarray(render(s, cfg.image_size)) for s in specs])  # (5G, 64, 64, 3) uint8
+    easy_scenes = torch.tensor([is_easy(specs[g * len(SHAPES)]) for g in range(n_scenes)])  # (G,) bool
     captions = [s.caption for s in specs]
     attrs = [(s.shape, s.color, s.size, s.position) for s in specs]
-    x_train = to_tensor(images)  # (5G, 3, 32, 32)
     shape_offsets = torch.arange(len(SHAPES))  # (5,)
     val_images, val_labels, _ = ShapesDataset("val", cfg.eval_images, cfg.image_size).arrays()
     x_val, y_val = to_tensor(val_images), torch.from_numpy(val_labels)
@@ -224,23 +298,35 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
             image_size=cfg.image_size, patch_size=cfg.patch_size, hidden_size=cfg.vision_width,
             intermediate_size=cfg.mlp_ratio * cfg.vision_width, num_hidden_layers=cfg.vision_layers,
             num_attention_heads=cfg.heads, projection_dim=cfg.projection_dim,
+            **({"hidden_act": "gelu", "layer_norm_eps": 1e-12} if cfg.image_tower_init else {}),  # the ViT's
         ),
         projection_dim=cfg.projection_dim,
         logit_scale_init_value=math.log(1 / 0.07),  # CLIP's initial temperature 0.07
     )
     model = CLIPModel(config)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+    if cfg.image_tower_init:
+        from shared.models import resolve
 
-    bar = progress(cfg.steps, "clip-tiny-shapes")
-    scenes_per_batch = cfg.batch_size // len(SHAPES)
-    for step, scenes in enumerate(random_batches(cfg.train_scenes, scenes_per_batch, cfg.steps, gen)):
-        idx = (scenes[:, None] * len(SHAPES) + shape_offsets).flatten()  # (B,) whole groups
+        init_image_tower(model, resolve(cfg.image_tower_init))
+    groups = []  # weight decay on matrices only; the copied image tower at a lower learning rate
+    for tower in (True, False):
+        for decayed in (True, False):
+            params = [p for n, p in model.named_parameters()
+                      if n.startswith("vision_model.") == tower and (p.ndim >= 2 and "embedding" not in n) == decayed]
+            scale = cfg.image_tower_lr_scale if tower and cfg.image_tower_init else 1.0
+            groups.append({"params": params, "weight_decay": cfg.weight_decay if decayed else 0.0, "lr_scale": scale})
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98))
+    model, opt = acc.prepare(model, opt)
+    plain = acc.unwrap_model(model)  # the same parameters; DDP's wrapper only syncs gradients
+    orders = _gathered_order(cfg.batch_size, acc.num_processes, cfg.grad_accum)
+
+    bar = progress(cfg.steps, "clip-tiny-shapes", disable=not acc.is_main_process)
+    batches = curriculum_batches(easy_scenes, scenes_per_batch, cfg.steps, cfg.easy_steps, cfg.ramp_end, gen)
+    for step, scenes in enumerate(batches):
+        idx = (scenes[:, None] * len(SHAPES) + shape_offsets).flatten()  # (B,) whole groups, same on every rank
         model.train()
         for group in opt.param_groups:
-            group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
+            group["lr"] = group["lr_scale"] * cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
         texts, keys = [], []
         for i in idx.tolist():
             if rng.random() < cfg.full_caption_fraction:
@@ -250,26 +336,44 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
                 text, key = describe(*attrs[i], rng)
                 texts.append(text)
                 keys.append(key)
-        batch_attrs = [attrs[i] for i in idx.tolist()]
-        tokens = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
-        v = model.get_image_features(pixel_values=x_train[idx]).pooler_output  # (B, P)
-        t = model.get_text_features(**tokens).pooler_output  # (B, P)
-        v, t = F.normalize(v, dim=-1), F.normalize(t, dim=-1)
-        logits = model.logit_scale.exp() * v @ t.T  # (B, B)
-        loss = multi_positive_infonce(logits, positives(batch_attrs, keys))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        for order in orders:  # one micro-batch each
+            mine = order.view(acc.num_processes, -1)[acc.process_index]  # this rank's positions in the global batch
+            tokens = tokenizer([texts[j] for j in mine], padding=True, truncation=True, return_tensors="pt").to(acc.device)
+            pixels = to_tensor(images[idx[mine].numpy()]).to(acc.device)  # (b, 3, 64, 64)
+            with acc.accumulate(model), acc.autocast():
+                out_ = model(pixel_values=pixels, **tokens)  # one forward through DDP, both towers
+                v = gather_with_grad(acc, F.normalize(out_.image_embeds, dim=-1))  # (b x ranks, P)
+                t = gather_with_grad(acc, F.normalize(out_.text_embeds, dim=-1))  # (b x ranks, P)
+                logits = plain.logit_scale.exp() * v @ t.T  # (b x ranks, b x ranks)
+                pos = positives([attrs[int(idx[j])] for j in order], [keys[j] for j in order]).to(acc.device)
+                loss = multi_positive_infonce(logits, pos)
+                acc.backward(loss)
+                if acc.sync_gradients:
+                    acc.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
         with torch.no_grad():
-            model.logit_scale.clamp_(0, math.log(cfg.max_logit_scale))
+            plain.logit_scale.clamp_(0, math.log(cfg.max_logit_scale))
         bar.update(1)
         if step % 50 == 0 or step == cfg.steps - 1:
-            bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{model.logit_scale.exp().item():.1f}")
-        if (step + 1) % 500 == 0 or step == cfg.steps - 1:
-            acc = _zero_shot_accuracy(model, tokenizer, x_val, y_val)
-            bar.write(f"step {step + 1}: loss {loss.item():.4f}, val zero-shot shape accuracy {acc:.4f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{plain.logit_scale.exp().item():.1f}")
+        if ((step + 1) % 500 == 0 or step == cfg.steps - 1) and acc.is_main_process:
+            val = _zero_shot_accuracy(plain, tokenizer, x_val.to(acc.device), y_val.to(acc.device))
+            bar.write(f"step {step + 1}: loss {loss.item():.4f}, val zero-shot shape accuracy {val:.4f}")
     bar.close()
+    if rank_weights:
+        save_rank_weights(acc, model, out)
+    acc.wait_for_everyone()
+    metrics = _report(plain.cpu(), tokenizer, cfg, out, x_val, y_val, n_scenes, start) if acc.is_main_process else {}
+    acc.wait_for_everyone()
+    acc.end_training()
+    return metrics
+
+
+def _report(model, tokenizer, cfg: Config, out: Path, x_val: torch.Tensor, y_val: torch.Tensor, n_scenes: int,
+            start: float) -> dict:
+    """Save the weights and processor, evaluate on the test and shifted splits, write the model card."""
+    from transformers import CLIPImageProcessor, CLIPProcessor
 
     model.eval()
     model.save_pretrained(out)
@@ -281,29 +385,41 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
 
     from shared.models import evaluate  # the same evaluation as `python -m shared.models eval`
+    from shared.ood import calibrate
 
+    calibrate(out)  # ood.safetensors: how the zero-shot page flags images unlike the shapes
     metrics = evaluate("clip-tiny-shapes", path=out)
     metrics.pop("model", None)
     metrics["val_zero_shot_shape_accuracy"] = round(_zero_shot_accuracy(model, tokenizer, x_val, y_val), 4)
+    metrics["train_scenes"] = n_scenes
+    metrics["data_distribution"] = "wide"  # what shared.evaluation judges it on
     metrics["logit_scale"] = round(model.logit_scale.exp().item(), 2)
     metrics["parameters"] = sum(p.numel() for p in model.parameters())
     metrics["vocab_size"] = len(tokenizer)
     metrics["train_wall_seconds"] = round(time.perf_counter() - start, 1)  # rendering + training + evaluation
     metrics["torch_threads"] = torch.get_num_threads()
+    write_card(out, cfg, metrics, len(tokenizer))
+    return metrics
+
+
+def write_card(out: Path, cfg: Config, metrics: dict, vocab_size: int) -> None:
+    """README.md (the model card) and metrics.json for weights trained with ``cfg``."""
     write_model_card(
         out, "clip-tiny-shapes",
-        f"""A `transformers` `CLIPModel` trained from scratch, contrastively (Radford et al., 2021), on
-the procedural shapes dataset (`shared/data/shapes.py`) and its captions ("a small red star in the
-top left"): {len(SHAPES)} shapes, {len(COLORS)} colours, {len(SIZES)} sizes, {len(POSITIONS)} positions,
-{cfg.image_size}x{cfg.image_size} pixels.
+        f"""A `transformers` `CLIPModel` trained contrastively (Radford et al., 2021; text tower from scratch, image tower
+from {f"`{cfg.image_tower_init}`" if cfg.image_tower_init else "scratch"}) on
+the procedural shapes dataset (`shared/data/shapes.py`, the "wide" distribution: backgrounds of any colour,
+plain, gradient, noise, stripes or checker; outlines, blur and JPEG on some images) and its captions ("a small
+red star in the top left"): {len(SHAPES)} shapes, {len(COLORS)} colours ({", ".join(COLORS)}), {len(SIZES)} sizes,
+{len(POSITIONS)} positions, {cfg.image_size}x{cfg.image_size} pixels.
 
 - Image tower: ViT, image {cfg.image_size}, patch {cfg.patch_size} ({(cfg.image_size // cfg.patch_size) ** 2} patches + [CLS]),
   width {cfg.vision_width}, {cfg.vision_layers} layers, {cfg.heads} heads. Text tower: width {cfg.text_width},
   {cfg.text_layers} layers, context {cfg.context_length} tokens. Joint embedding {cfg.projection_dim}-d.
-- Tokenizer: byte-level BPE ({len(tokenizer)} tokens) trained with the `tokenizers` library on the caption
+- Tokenizer: byte-level BPE ({vocab_size} tokens) trained with the `tokenizers` library on the caption
   grammar and common prompt words, in CLIP's layout; loads as `CLIPTokenizer` (`AutoTokenizer`, `AutoProcessor`).
-- Data: {cfg.train_scenes} training scenes (split seed 0), each rendered as all {len(SHAPES)} shapes with the same colour,
-  size, position, angle and background ({cfg.train_scenes * len(SHAPES)} images); a batch holds whole scene groups, so
+- Data: {metrics["train_scenes"]} training scenes (split seed 0), each rendered as all {len(SHAPES)} shapes with the same colour,
+  size, position, angle and background ({metrics["train_scenes"] * len(SHAPES)} images); a batch holds whole scene groups, so
   captions within a group differ only by the shape word (hard negatives for shape). Validation split seed 1;
   metrics on the test split (seed 2), whose images are ordinary independent samples. Each image is paired with its full caption {cfg.full_caption_fraction:.0%} of the time, else with a random partial
   description behind a prompt prefix ("a photo of a red star"). No flips (they would swap left and right).
@@ -311,7 +427,15 @@ top left"): {len(SHAPES)} shapes, {len(COLORS)} colours, {len(SIZES)} sizes, {le
   clipped at {cfg.max_logit_scale:g} as in the paper); a text true of several images in the batch counts them all as
   positives (multi-positive InfoNCE; with unique captions it is CLIP's loss).
 - Recipe: {cfg.steps} steps of batch {cfg.batch_size}, AdamW lr {cfg.lr} (betas 0.9/0.98, warm-up {cfg.warmup}, cosine),
-  weight decay {cfg.weight_decay} on matrices.
+  weight decay {cfg.weight_decay} on matrices. Curriculum: easy scenes only (plain or gradient background, filled,
+  radius at least 0.18, no degradation) for {cfg.easy_steps} steps, then a linear ramp to every scene at step {cfg.ramp_end}.
+- Image tower start: {f"initialised from `{cfg.image_tower_init}` (the supervised shapes ViT; `init_image_tower`), then trained with everything else at {cfg.image_tower_lr_scale}x the learning rate (LiT, Zhai et al., 2022, locks such a tower; here it must also learn colour and position, which the classifier was taught to ignore)" if cfg.image_tower_init else "trained from scratch"}.
+- Training runs through `accelerate`; with N processes each embeds its share of the batch and the loss sees every
+  rank's embeddings (gathered with their gradients), so N processes train the same model as one.
+- `shifted_*`: the same metrics on the `shifted` split, whose (colour, background) pairs training never saw.
+- Out-of-distribution flag (`ood.safetensors`, used by the zero-shot page): Mahalanobis distance of the normalised
+  image embedding to the nearest shape's mean (Lee et al., 2018), threshold at the 98th percentile of 2000
+  validation shapes; `ood` gives the false-alarm rate on the test split and the detection rate on noise and photos.
 - Metrics: `zero_shot_shape_accuracy` uses prompts "a photo of a {{shape}}"; `zero_shot_color_shape_accuracy` uses
   all {len(SHAPES) * len(COLORS)} prompts "a photo of a {{color}} {{shape}}" (both must be right); `retrieval_r1` is
   image-to-caption top-1 within batches of 100 test images (a hit when the retrieved caption equals the true one).
@@ -320,4 +444,3 @@ top left"): {len(SHAPES)} shapes, {len(COLORS)} colours, {len(SIZES)} sizes, {le
         metrics,
         "python -m shared.training clip-tiny-shapes",
     )
-    return metrics

@@ -38,6 +38,8 @@ def classify(image: Image.Image, labels: str, template: str, model_name: str = c
     """Zero-shot classify ``image`` over comma/newline-separated ``labels``; ``template`` holds one or more
     prompt templates (one per line, each with {}), averaged as a prompt ensemble. Returns label -> probability."""
     result = compute.zero_shot(image, labels, template, model_name or compute.DEFAULT_MODEL)
+    if result.ood is not None and result.ood.unusual:
+        gr.Warning(result.ood.message)
     if result.truncated:
         gr.Warning(f"{len(result.truncated)} prompt(s) were longer than the model's text context and were truncated "
                    f"to fit; the first: {result.truncated[0][:80]!r}.")
@@ -75,7 +77,14 @@ def explain(result: compute.ZeroShotResult | None, temperature: float):
     n_templates = len(result.prompts[0])
     cache = ("Text embeddings came from the **cache** (same model, labels and templates as an earlier call)"
              if result.cached else "Text embeddings were **computed** now (cache miss) and cached for next time")
+    top = result.labels[int(np.argmax(result.probs))]
+    if result.ood is None:
+        seen = (f"No out-of-distribution calibration ships with `{result.model}`, so nothing tells whether this "
+                "image is like its training data.")
+    else:
+        seen = ("⚠️ " if result.ood.unusual else "") + result.ood.message
     lines = [
+        f"**Answer** `{html.escape(top)}` with probability {result.confidence:.3f}. **Like the training data?** {seen}",
         f"**Model** `{result.model}`. {cache}.",
         f"**Learned logit scale** s = {result.logit_scale:.2f}, so τ = 1/s = {1 / result.logit_scale:.4f}; "
         f"probabilities = softmax(s · cosine).",

@@ -36,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from shared.data.shapes import render, spec_at
+from shared import ood
+from shared.data.shapes import SHAPES, render, spec_at
 from shared.models import load
+from shared.ood import OODVerdict
 
 DEFAULT_MODEL = "clip-tiny-shapes"
 DEFAULT_TEMPLATE = "a photo of a {}"
@@ -211,6 +213,12 @@ class ZeroShotResult:
     cached: bool  # text embeddings came from the cache
     truncated: list[str] = field(default_factory=list)
     model: str = DEFAULT_MODEL
+    ood: OODVerdict | None = None  # is the image like the training data? None: the model has no calibration
+
+    @property
+    def confidence(self) -> float:
+        """The top label's probability (softmax at the learned scale)."""
+        return float(self.probs.max())
 
     def probabilities(self) -> dict[str, float]:
         return {label: float(p) for label, p in zip(self.labels, self.probs, strict=True)}
@@ -229,7 +237,18 @@ def zero_shot(image: Image.Image, labels_text: str, templates_text: str,
     scale = logit_scale(model_name)
     logits = scale * cosines  # (L,)
     return ZeroShotResult(labels, text.prompts, cosines, scale, logits,
-                          softmax_with_temperature(cosines, 1.0 / scale), text.cached, text.truncated, model_name)
+                          softmax_with_temperature(cosines, 1.0 / scale), text.cached, text.truncated, model_name,
+                          ood_verdict(model_name, image_emb))
+
+
+def ood_verdict(model_name: str, image_emb: torch.Tensor) -> OODVerdict | None:
+    """Mahalanobis distance of the (1, P) normalised image embedding to the nearest shape class,
+    against the threshold calibrated on held-out shapes (``shared.ood``); None without calibration."""
+    stats = ood.stats_for(model_name)
+    if stats is None:
+        return None
+    score = float(ood.mahalanobis(image_emb.float(), stats.means, stats.precision)[0])
+    return ood.verdict(score, stats, SHAPES)
 
 
 # --------------------------------------------------------------------------------------
