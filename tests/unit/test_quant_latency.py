@@ -144,7 +144,7 @@ def test_compare_accuracy_and_agreement_are_computed():
     path = resolve("vit-tiny-shapes")
     model = AutoModelForImageClassification.from_pretrained(path).eval()
     processor = AutoImageProcessor.from_pretrained(path)
-    images, labels, _ = ShapesDataset("test", n, size=32).arrays()
+    images, labels, _ = ShapesDataset("test", n, size=processor.size["height"]).arrays()  # the model's input size
     pixels = processor(images=list(images), return_tensors="pt")["pixel_values"]
     with torch.no_grad():
         ref = model(pixel_values=pixels).logits.numpy()
