@@ -255,6 +255,9 @@ def finetune(acc, model, cfg: Config, seed: int, data: tuple[torch.Tensor, ...],
     """Phase 2: ``cfg.finetune_steps`` steps at ``cfg.finetune_lr`` (warm-up 100, cosine) on every image,
     no curriculum, with Outlier Exposure, a fresh AdamW and generator seed + 1. Returns the prepared model."""
     phase2 = replace(cfg, steps=cfg.finetune_steps, lr=cfg.finetune_lr, warmup=100, easy_steps=0, ramp_end=0)
+    if cfg.outlier_weight > 0 and cfg.outlier_batch % (acc.num_processes * cfg.grad_accum):
+        raise ValueError(f"outlier batch {cfg.outlier_batch} does not split into {acc.num_processes} processes x "
+                         f"{cfg.grad_accum} accumulation steps; choose a multiple of {acc.num_processes * cfg.grad_accum}")
     gen = seed_everything(seed + 1)
     outliers = outlier_arrays(cfg.outlier_images, cfg.image_size) if cfg.outlier_weight > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=phase2.lr, weight_decay=cfg.weight_decay)
