@@ -120,8 +120,10 @@ def stats_for(model_name: str) -> OODStats | None:
 
 
 def verdict(score: float, stats: OODStats, class_names: list[str] | tuple[str, ...],
-            msp: float | None = None) -> OODVerdict:
-    """Plain words for one image's Mahalanobis ``score`` and, for a classifier, its top probability ``msp``."""
+            msp: float | None = None, photos_caught: float | None = None) -> OODVerdict:
+    """Plain words for one image's Mahalanobis ``score`` and, for a classifier, its top probability ``msp``.
+    ``photos_caught``, the measured share of test photos the flag catches (model card), tells the user how
+    much an unflagged verdict is worth."""
     known = f"this model knows {len(class_names)} shapes ({', '.join(class_names)})"
     far = score > stats.threshold
     unsure = msp is not None and stats.msp_threshold is not None and msp < stats.msp_threshold
@@ -137,8 +139,11 @@ def verdict(score: float, stats: OODStats, class_names: list[str] | tuple[str, .
     else:
         confident = (f", top probability {msp:.2f} ≥ {stats.msp_threshold:.2f}"
                      if msp is not None and stats.msp_threshold is not None else "")
-        message = (f"Looks like the training data: distance {score:.1f} ≤ {stats.threshold:.1f}{confident} "
-                   f"(thresholds set to flag {target:.0%} of held-out shapes).")
+        message = (f"Not flagged: distance {score:.1f} ≤ {stats.threshold:.1f}{confident} (thresholds set to flag "
+                   f"{target:.0%} of held-out shapes).")
+        if photos_caught is not None:
+            message += (f" The check catches {photos_caught:.0%} of test photos (model card), so an unflagged "
+                        "image can still be unlike the shapes.")
     return OODVerdict(score, stats.threshold, far or unsure, message)
 
 

@@ -38,7 +38,7 @@ from PIL import Image
 
 from shared import ood
 from shared.data.shapes import SHAPES, render, spec_at
-from shared.models import load
+from shared.models import load, shipped_metrics
 from shared.ood import OODVerdict
 
 DEFAULT_MODEL = "clip-tiny-shapes"
@@ -248,7 +248,8 @@ def ood_verdict(model_name: str, image_emb: torch.Tensor) -> OODVerdict | None:
     if stats is None:
         return None
     score = float(ood.mahalanobis(image_emb.float(), stats.means, stats.precision)[0])
-    return ood.verdict(score, stats, SHAPES)
+    caught = ((shipped_metrics(model_name) or {}).get("ood") or {}).get("detected_photos")
+    return ood.verdict(score, stats, SHAPES, photos_caught=caught)
 
 
 # --------------------------------------------------------------------------------------

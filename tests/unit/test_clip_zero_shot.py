@@ -236,13 +236,23 @@ def test_center_square():
 #                        Is the image like the training data? (issue 13)
 # --------------------------------------------------------------------------------------
 
+def load_json_metrics() -> dict:
+    import json
+
+    from shared.models import local_path
+
+    return json.loads((local_path(MODEL) / "metrics.json").read_text())
+
+
 def test_zero_shot_reports_confidence_and_the_calibrated_verdict(star):
     from shared import ood
 
     stats = ood.stats_for(MODEL)
     assert stats is not None, "ood.safetensors ships beside clip-tiny-shapes"
     shape = compute.zero_shot(star, LABELS, compute.DEFAULT_TEMPLATE)
-    assert not shape.ood.unusual and "Looks like the training data" in shape.ood.message
+    assert not shape.ood.unusual and "Not flagged" in shape.ood.message
+    caught = load_json_metrics()["ood"]["detected_photos"]
+    assert f"catches {caught:.0%} of test photos" in shape.ood.message  # read from the model card's metrics
     assert shape.confidence == pytest.approx(float(shape.probs.max()))
     # the score is the Mahalanobis distance of the normalised embedding, recomputed here with scipy
     from scipy.spatial.distance import mahalanobis

@@ -66,8 +66,8 @@ def test_verdict_says_what_the_model_knows_in_plain_words():
     stats = ood.OODStats(torch.zeros(2, 2), torch.eye(2), 10.0, {"target_false_alarm": 0.02})
     odd = ood.verdict(12.5, stats, ("circle", "star"))
     assert odd.unusual and "knows 2 shapes (circle, star)" in odd.message and "unlike" in odd.message
-    fine = ood.verdict(3.0, stats, ("circle", "star"))
-    assert not fine.unusual and "2%" in fine.message
+    fine = ood.verdict(3.0, stats, ("circle", "star"), photos_caught=0.35)
+    assert not fine.unusual and "2%" in fine.message and "catches 35% of test photos" in fine.message
 
 
 def test_fit_rejects_mismatched_inputs():
