@@ -14,8 +14,8 @@ Two scores, each with a threshold calibrated on held-out validation shapes:
   ``shared/data/outliers.py``).
 
 An image is flagged when either score is past its threshold. With both, each threshold flags half of
-TARGET_FALSE_ALARM of the validation shapes, so together at most that share of genuine shapes is
-flagged. ``shared.evaluation`` measures the false-alarm rate on the test split and the detection rate
+TARGET_FALSE_ALARM of the validation shapes, so together at most that share of those shapes is
+flagged (about that share of new shapes). ``shared.evaluation`` measures the false-alarm rate on the test split and the detection rate
 on images that are not shapes (noise, photos), for the union and for each score; model cards report them.
 
 Stats live beside the weights as ``ood.safetensors`` (class means, precision, threshold), written by
