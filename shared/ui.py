@@ -1,4 +1,4 @@
-"""Gradio pieces that several spaces share: a validating image input and error translation.
+"""Gradio pieces that several spaces share: event wiring that validates raw input, and error translation.
 
 Compute functions raise ``ValueError`` with a helpful message; ``user_errors`` turns those into
 ``gr.Error`` so the user sees the message in a modal and the server keeps serving.
@@ -14,40 +14,6 @@ from typing import Any
 import gradio as gr
 
 from shared.images import load_image
-
-
-class ValidatedImage(gr.Image):
-    """``gr.Image`` that validates the upload itself and hands the handler an RGB PIL image.
-
-    Plain ``gr.Image`` opens the file in its own preprocessing, so an empty file, a text file
-    named .png or a decompression bomb fails there with a generic error before any handler
-    runs. Here every such file becomes a clear ``gr.Error``.
-    """
-
-    # The front end must see a plain "image" with gr.Image's props. Without these two, gradio names
-    # the component "validatedimage" and reads its props from this *args/**kwargs signature, so
-    # the browser shows no image input at all (label, value and sources are all dropped).
-    is_template = True
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        kwargs.setdefault("type", "pil")
-        kwargs["image_mode"] = None  # we convert every mode to RGB ourselves (shared.images.to_rgb)
-        super().__init__(*args, **kwargs)
-
-    def get_config(self, cls=None):  # type: ignore[override]
-        return super().get_config(cls or gr.Image)
-
-    def preprocess(self, payload):  # type: ignore[override]
-        if payload is None:
-            return None
-        try:
-            if payload.path:
-                return load_image(payload.path)
-            return load_image(super().preprocess(payload))  # data: URL payloads
-        except ValueError as err:
-            raise gr.Error(str(err)) from None
-        except Exception as err:  # anything PIL raises on hostile input
-            raise gr.Error(f"could not read the image: {err}") from None
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -70,26 +36,68 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-# Inputs whose payload is a file reference, not the value: they need gradio's preprocessing (upload checks).
-_FILE_INPUTS = (gr.Image, gr.File, gr.Audio, gr.Video, gr.Gallery, gr.Model3D)
+# File inputs other than images would need gradio's own upload handling in the handler: refused.
+_OTHER_FILE_INPUTS = (gr.File, gr.Audio, gr.Video, gr.Gallery, gr.Model3D)
+
+
+def image_from_payload(payload: Any):
+    """An image input's raw payload (gradio has already moved the upload into its cache and checked it
+    came from the upload folder) -> RGB PIL image via ``shared.images.load_image``, or ``gr.Error``
+    with what is wrong (an empty file, a text file named .png, a decompression bomb...)."""
+    if payload is None:
+        return None
+    try:
+        path = payload.get("path") if isinstance(payload, dict) else None
+        if path:
+            return load_image(path)
+        url = payload.get("url") if isinstance(payload, dict) else None
+        if url and url.startswith("data:"):  # a pasted image arrives as a data URL
+            from gradio.processing_utils import decode_base64_to_image
+
+            return load_image(decode_base64_to_image(url))
+        raise ValueError("no image in the request")
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
+    except Exception as err:  # anything PIL raises on hostile input
+        raise gr.Error(f"could not read the image: {err}") from None
 
 
 def raw_values(trigger: Callable, fn: Callable, inputs: list, outputs: Any = None, **kwargs: Any):
-    """``trigger(fn, inputs, outputs, preprocess=False, **kwargs)``: the handler receives its value inputs
-    as sent, so an API call with 3.5, "abc", NaN or an unknown choice reaches ``fn``, whose validation
-    (``compute.py``'s ``ValueError`` through ``user_errors``) answers in plain words.
+    """``trigger(fn, inputs, outputs, preprocess=False, **kwargs)``, the one way this project wires an event:
+    ``fn`` receives value inputs as sent and ``gr.Image`` inputs as RGB PIL images loaded here.
 
-    Gradio's preprocessing would otherwise reject such values with a generic message, or round them
-    silently (``gr.Number(precision=0)`` turns 2.5 into 2). It replaces subclassing components to skip
-    ``preprocess``: the front end looks components up by class name, and a subclass does not render
-    (issue 14: the DiT page showed no controls). Events with file inputs keep gradio's preprocessing,
-    which checks uploads; this refuses them.
+    - Values: an API call with 3.5, "abc", NaN or an unknown choice reaches ``fn``, whose validation
+      (``compute.py``'s ``ValueError`` through ``user_errors``) answers in plain words. Gradio's own
+      preprocessing would reject them with a generic message or round them silently
+      (``gr.Number(precision=0)`` turns 2.5 into 2).
+    - Images: gradio still moves uploads into its cache and checks them; ``image_from_payload`` then opens
+      them, so a broken file gets a clear message instead of failing inside ``gr.Image``'s preprocessing.
+
+    This replaces subclassing components to change ``preprocess``: the front end looks components up by
+    class name, and a subclass does not render (issue 14: the DiT page showed no controls).
+    ``trigger`` is a listener (``button.click``, ``dep.success``...) or ``functools.partial(gr.on, triggers)``.
     """
-    files = [type(c).__name__ for c in inputs if isinstance(c, _FILE_INPUTS)]
-    if files:
-        raise TypeError(f"raw_values is for value inputs only; {files} need gradio's preprocessing: wire that "
-                        "event normally and validate its values in the handler")
-    return trigger(fn, list(inputs), outputs, preprocess=False, **kwargs)
+    components = list(inputs)
+    others = [type(c).__name__ for c in components if isinstance(c, _OTHER_FILE_INPUTS)]
+    if others:
+        raise TypeError(f"raw_values loads images and passes values; {others} need gradio's preprocessing")
+    images = {i for i, c in enumerate(components) if isinstance(c, gr.Image)}
+    if not images:
+        return trigger(fn, components, outputs, preprocess=False, **kwargs)
+
+    def load_images(args: tuple) -> tuple:
+        return tuple(image_from_payload(a) if i in images else a for i, a in enumerate(args))
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_handler(*args: Any, **kw: Any):
+            yield from fn(*load_images(args), **kw)
+        return trigger(gen_handler, components, outputs, preprocess=False, **kwargs)
+
+    @functools.wraps(fn)
+    def handler(*args: Any, **kw: Any):
+        return fn(*load_images(args), **kw)
+    return trigger(handler, components, outputs, preprocess=False, **kwargs)
 
 
 def as_int(value: Any, name: str) -> int:

@@ -14,7 +14,7 @@ from PIL import Image  # noqa: E402
 
 from shared.data.shapes import COLORS, SHAPES  # noqa: E402
 from shared.models import names, offline_names  # noqa: E402
-from shared.ui import ValidatedImage, sample_examples, user_errors  # noqa: E402
+from shared.ui import raw_values, sample_examples, user_errors  # noqa: E402
 
 from . import compute  # noqa: E402
 
@@ -212,7 +212,7 @@ def build() -> gr.Blocks:
             )
             with gr.Row():
                 with gr.Column():
-                    image = ValidatedImage(label="Image", height=260)
+                    image = gr.Image(label="Image", height=260, type="pil")
                     labels = gr.Textbox(SHAPE_LABELS, label="Candidate labels (comma- or newline-separated)", lines=2)
                     template = gr.Textbox(compute.DEFAULT_TEMPLATE, label="Prompt template(s), one per line", lines=3)
                     go = gr.Button("Classify", variant="primary")
@@ -241,8 +241,8 @@ def build() -> gr.Blocks:
                 table = gr.Dataframe(headers=["label", "cosine", "logit (s·cos)", "p (learned τ)", "p (your τ)"],
                                      label="Cosine similarities", interactive=False)
             result = gr.State(None)
-            go.click(classify, [image, labels, template, model_state], [probs, result],
-                     api_name=f"{SLUG}_classify").success(
+            raw_values(go.click, classify, [image, labels, template, model_state], [probs, result],
+                       api_name=f"{SLUG}_classify").success(
                 explain, [result, temperature], [chart, table, notes], api_visibility="private")
             temperature.change(explain, [result, temperature], [chart, table, notes], api_visibility="private")
 
@@ -278,7 +278,7 @@ def build() -> gr.Blocks:
             )
             with gr.Row():
                 with gr.Column():
-                    loc_image = ValidatedImage(label="Image", height=260)
+                    loc_image = gr.Image(label="Image", height=260, type="pil")
                     loc_label = gr.Textbox("star", label="Label to locate")
                     loc_template = gr.Textbox(compute.DEFAULT_TEMPLATE, label="Prompt template(s), one per line")
                     run_loc = gr.Button("Map the patches", variant="primary")
@@ -287,8 +287,8 @@ def build() -> gr.Blocks:
                     loc_note = gr.Markdown()
             gr.Examples([[p, p.rsplit("_", 1)[-1].removesuffix(".png")] for p in samples],
                         inputs=[loc_image, loc_label], cache_examples=False, label="Samples")
-            run_loc.click(locate, [loc_image, loc_label, loc_template, model], [loc_plot, loc_note],
-                          api_name=f"{SLUG}_locate")
+            raw_values(run_loc.click, locate, [loc_image, loc_label, loc_template, model], [loc_plot, loc_note],
+                       api_name=f"{SLUG}_locate")
     return demo
 
 

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from shared.data.shapes import COLORS, SHAPES, sample_image
 from shared.device import gpu
 from shared.models import local_path, shipped_metrics
-from shared.ui import ValidatedImage, as_int, raw_values, sample_examples, user_errors
+from shared.ui import as_int, raw_values, sample_examples, user_errors
 
 from . import compute
 
@@ -335,7 +335,7 @@ def build() -> gr.Blocks:
                 f"model's cosine schedule ({PAPERS['iddpm']}). The plot compares it with DiT-XL/2's linear one."
             )
             with gr.Row():
-                image = ValidatedImage(label=f"image (resized to {_tiny_size()}×{_tiny_size()})", height=256)
+                image = gr.Image(label=f"image (resized to {_tiny_size()}×{_tiny_size()})", height=256, type="pil")
                 with gr.Column():
                     t_slider = gr.Slider(0, 999, value=500, step=1, label="timestep t")
                     # precision=None: gradio passes 2.5 through, and forward() refuses it (precision=0 would round it)
@@ -396,8 +396,8 @@ def build() -> gr.Blocks:
                    api_name=f"{SLUG}_run")
         raw_values(frame.release, show_frame, [frame, state], panels, api_name=f"{SLUG}_frame")
         raw_values(sample_btn.click, dit_stepper_sample, controls, final, api_name=f"{SLUG}_sample")
-        noise_btn.click(forward, [image, t_slider, noise_seed], [f_x0, f_eps, f_xt, f_info, f_strip, f_plot],
-                        api_name=f"{SLUG}_forward")
+        raw_values(noise_btn.click, forward, [image, t_slider, noise_seed], [f_x0, f_eps, f_xt, f_info, f_strip, f_plot],
+                   api_name=f"{SLUG}_forward")
         raw_values(guide_btn.click, compare_guidance, controls, guide_gallery, api_name=f"{SLUG}_guidance")
         raw_values(arch_btn.click, architecture, [class_label, seed, model_state],
                    [grid, tokens, embed_md, adaln_plot, cost], api_name=f"{SLUG}_architecture")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import gradio as gr
@@ -10,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
 
-from shared.ui import ValidatedImage, as_int, sample_examples, user_errors
+from shared.ui import as_int, raw_values, sample_examples, user_errors
 
 from . import compute
 
@@ -40,16 +41,6 @@ PAPERS = {
     "mocov3": "[Chen et al., 2021 (MoCo v3)](https://arxiv.org/abs/2104.02057)",
     "mae": "[He et al., 2022 (MAE)](https://arxiv.org/abs/2111.06377)",
 }
-
-
-class IntSlider(gr.Slider):
-    """A gr.Slider that leaves validation to the handler, so an API call with 3.5 or "abc"
-    gets the handler's clear message instead of a failure inside gradio's preprocessing."""
-
-    is_template = True  # rendered by the ordinary slider front end
-
-    def preprocess(self, payload):  # type: ignore[override]
-        return payload
 
 
 # --------------------------------------------------------------------------------------
@@ -404,8 +395,8 @@ def build() -> gr.Blocks:
         gr.Markdown("## 1 · Cut the image into patches")
         with gr.Row():
             with gr.Column(scale=2):
-                image = ValidatedImage(label="Image", value=default, height=300,
-                                       sources=["upload", "clipboard"])
+                image = gr.Image(label="Image", value=default, height=300, type="pil",
+                                 sources=["upload", "clipboard"])
                 gr.Examples(samples, inputs=[image], label="Samples (shapes dataset renders)",
                             api_name=f"{SLUG}_load_example", api_visibility="private")
                 image_size = gr.Dropdown(
@@ -413,7 +404,7 @@ def build() -> gr.Blocks:
                     label=f"Image size S (pick or type any integer {compute.MIN_IMAGE_SIZE}–{compute.MAX_IMAGE_SIZE})",
                     info="The image is centre-cropped to a square (keeps the aspect ratio), then resized (bicubic).",
                 )
-                patch_size = IntSlider(2, 224, value=16, step=1, label="Patch size P (2 … S)",
+                patch_size = gr.Slider(2, 224, value=16, step=1, label="Patch size P (2 … S)",
                                        info="If P does not divide S, the bottom/right remainder is dropped "
                                             "(shaded red), as Conv2d with stride P does.")
                 width = gr.Dropdown(choices=WIDTHS, value=768, allow_custom_value=True,
@@ -518,26 +509,29 @@ def build() -> gr.Blocks:
             wrap = _skip_without_image if quiet else (lambda fn: fn)
             names = {} if quiet else {"tokens": f"{SLUG}_tokens", "project": f"{SLUG}_project"}
             hidden = {"api_visibility": "private"}
-            return (dep.success(wrap(tokens), token_in, [strip, numbers, table],
-                                **({"api_name": names["tokens"]} if names else hidden))
-                    .success(_keep_index, [patch_index, stats], patch_index, **hidden)
-                    .success(wrap(project), project_in, project_out,
-                             **({"api_name": names["project"]} if names else hidden)))
+            after_tokens = raw_values(dep.success, wrap(tokens), token_in, [strip, numbers, table],
+                                      **({"api_name": names["tokens"]} if names else hidden))
+            kept = after_tokens.success(_keep_index, [patch_index, stats], patch_index, **hidden)
+            return raw_values(kept.success, wrap(project), project_in, project_out,
+                              **({"api_name": names["project"]} if names else hidden))
 
+        # Every event with the image goes through raw_values: it loads the image with clear errors and
+        # hands the other values over as sent, for the handlers' own checks.
         # The public endpoint, then the rest of the page.
-        rest_of_page(run.click(patchify, main_in, [overlay, stats], api_name=f"{SLUG}_patchify"), quiet=False)
+        rest_of_page(raw_values(run.click, patchify, main_in, [overlay, stats], api_name=f"{SLUG}_patchify"),
+                     quiet=False)
         # Live updates: the same handlers, quiet while there is no image.
-        rest_of_page(gr.on([demo.load, image.change, patch_size.release, width.change],
-                           _skip_without_image(patchify), main_in, [overlay, stats], api_visibility="private"),
-                     quiet=True)
-        rest_of_page(image_size.change(_slider_for, [image_size, patch_size], patch_size, api_visibility="private")
-                     .then(_skip_without_image(patchify), main_in, [overlay, stats], api_visibility="private"),
-                     quiet=True)
+        live = functools.partial(gr.on, [demo.load, image.change, patch_size.release, width.change])
+        rest_of_page(raw_values(live, _skip_without_image(patchify), main_in, [overlay, stats],
+                                api_visibility="private"), quiet=True)
+        resized = image_size.change(_slider_for, [image_size, patch_size], patch_size, api_visibility="private")
+        rest_of_page(raw_values(resized.then, _skip_without_image(patchify), main_in, [overlay, stats],
+                                api_visibility="private"), quiet=True)
 
-        overlay.select(pick_patch, [stats], patch_index, api_visibility="private").success(
-            _skip_without_image(project), project_in, project_out, api_visibility="private")
-        gr.on([project_btn.click, patch_index.submit, source.change], _skip_without_image(project), project_in,
-              project_out, api_visibility="private")
+        picked = overlay.select(pick_patch, [stats], patch_index, api_visibility="private")
+        raw_values(picked.success, _skip_without_image(project), project_in, project_out, api_visibility="private")
+        raw_values(functools.partial(gr.on, [project_btn.click, patch_index.submit, source.change]),
+                   _skip_without_image(project), project_in, project_out, api_visibility="private")
 
         pos_in = [kind, grid, pos_row, pos_col, width]
         pos_out = [pos_plot, mosaic, pos_text]

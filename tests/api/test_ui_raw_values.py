@@ -1,5 +1,6 @@
-"""shared.ui.raw_values: bad API values reach the handler, whose message the caller sees; the page's
-components stay gradio's own classes (so the front end renders them); file inputs are refused."""
+"""shared.ui.raw_values: bad API values reach the handler, whose message the caller sees; images arrive as
+RGB PIL images, and broken files get a clear message; the page's components stay gradio's own classes (so
+the front end renders them); other file inputs are refused."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ def client():
         choice = gr.Dropdown(["a", "b"], value="a")
         out = gr.Textbox()
         raw_values(gr.Button("go").click, _double, [n, choice], out, api_name="double")
+        image = gr.Image(type="pil")
+        raw_values(gr.Button("size").click, lambda im: f"{im.mode} {im.size[0]}x{im.size[1]}", [image], out,
+                   api_name="size")
     app = gr.mount_gradio_app(__import__("fastapi").FastAPI(), demo, path="/")
     with BackgroundServer(app) as server:
         yield Client(server.url, verbose=False)
@@ -47,8 +51,19 @@ def test_bad_values_get_the_handlers_message_and_the_server_keeps_serving(client
     assert client.predict(1, "a", api_name="/double") == "2a"
 
 
-def test_file_inputs_are_refused():
+def test_images_arrive_as_rgb_and_broken_files_get_a_clear_message(client, tmp_path):
+    from gradio_client import handle_file
+    from PIL import Image
+
+    Image.new("LA", (7, 5)).save(tmp_path / "grey_alpha.png")
+    assert client.predict(handle_file(str(tmp_path / "grey_alpha.png")), api_name="/size") == "RGB 7x5"
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(AppError, match="(?i)image"):
+        client.predict(handle_file(str(tmp_path / "empty.png")), api_name="/size")
+    assert client.predict(1, "a", api_name="/double") == "2a"
+
+
+def test_other_file_inputs_are_refused():
     with gr.Blocks():
-        image = gr.Image()
-        with pytest.raises(TypeError, match="value inputs only"):
-            raw_values(gr.Button().click, lambda x: x, [image], gr.Textbox())
+        with pytest.raises(TypeError, match="loads images and passes values"):
+            raw_values(gr.Button().click, lambda x: x, [gr.File()], gr.Textbox())
