@@ -7,9 +7,11 @@ import re
 import pytest
 
 from hub.registry import SPACES, TUTORIALS
+from shared.images import sample_paths
 from tests.browser.conftest import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SAMPLES = sample_paths()
 
 
 def test_landing_lists_the_learning_path(page, browser_hub_url):
@@ -65,3 +67,17 @@ def test_dit_page_shows_its_controls_and_samples_without_console_errors(page, br
     assert not errors, errors
     assert not failed, failed
     shot(page, "dit_stepper_sampled")
+
+
+def test_clip_page_classifies_a_sample_and_says_whether_it_looks_like_the_training_data(page, browser_hub_url):
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(browser_hub_url + "clip_zero_shot/", wait_until="domcontentloaded")
+    page.get_by_role("button", name=re.compile("Classify")).first.wait_for()
+    page.locator("input[type=file]").first.set_input_files(str(SAMPLES[0]))
+    page.get_by_role("button", name=re.compile("Classify")).first.click()
+    note = page.get_by_text("Like the training data?").first
+    note.wait_for(timeout=120_000)
+    assert re.search(r"(Not flagged|Unusual input)", note.locator("xpath=..").inner_text())
+    assert not errors, errors
+    shot(page, "clip_zero_shot_classified")
