@@ -1,6 +1,9 @@
 """Hardware selection: which device and dtype to run on, and what the hardware is.
 
 Order: the ``VITLAB_DEVICE`` environment variable wins, then CUDA, then Apple MPS, then CPU.
+
+torch is imported inside the functions that need it: the hub imports every space's app module at
+start-up, and importing torch there would cost a second before the first page (issue 14).
 """
 
 from __future__ import annotations
@@ -9,15 +12,18 @@ import functools
 import os
 import platform
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 _VALID = ("cpu", "cuda", "mps")
 
 
 def pick_device() -> torch.device:
     """The device to run models on (``VITLAB_DEVICE`` > cuda > mps > cpu)."""
+    import torch
+
     forced = os.environ.get("VITLAB_DEVICE", "").strip()
     if forced:
         kind = forced.split(":")[0]
@@ -33,6 +39,8 @@ def pick_device() -> torch.device:
 
 def pick_dtype(device: torch.device | str) -> torch.dtype:
     """fp32 on CPU and MPS (exact, and what the tutorials explain), bf16 on recent CUDA, else fp16."""
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -77,6 +85,8 @@ ISA_FLAGS: dict[str, str] = {
 @functools.lru_cache(maxsize=1)
 def describe_hardware() -> dict[str, Any]:
     """CPU model and ISA flags, thread count, and GPU name and memory if any."""
+    import torch
+
     flags = _cpu_flags()
     info: dict[str, Any] = {
         "cpu": _cpu_model(),

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import importlib
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import torch
-
+from shared.cache import BoundedCache
 from shared.device import pick_device
+
+if TYPE_CHECKING:  # torch is imported by load(), not here: the hub's start-up imports this module
+    import torch
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 EMBEDDED = "embedded"
@@ -257,10 +257,7 @@ LOADERS: dict[str, Callable[[str, str | None], Loaded]] = {
 }
 
 
-_CACHE: OrderedDict[tuple, Loaded] = OrderedDict()
-_CACHE_SIZE = 4
-_CACHE_LOCK = threading.Lock()
-_KEY_LOCKS: dict[tuple, threading.Lock] = {}
+_CACHE: BoundedCache[Loaded] = BoundedCache(4)  # a few models per process: they are the memory that counts
 
 
 def load(name: str, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
@@ -270,18 +267,12 @@ def load(name: str, device: torch.device | str | None = None, dtype: torch.dtype
     ``attn="eager"`` is needed wherever attention maps are shown: under the default SDPA
     attention ``output_attentions=True`` returns nothing.
     """
+    import torch
+
     spec = _spec(name)
     device = torch.device(device) if device is not None else pick_device()
-    key = (name, str(device), str(dtype), attn)
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-        key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
-    with key_lock:  # one thread loads; the others wait for it instead of loading twice
-        with _CACHE_LOCK:
-            if key in _CACHE:
-                return _CACHE[key]
+
+    def make() -> Loaded:
         source = resolve(name)
         try:
             loaded = LOADERS[spec.task](source, attn)
@@ -291,17 +282,13 @@ def load(name: str, device: torch.device | str | None = None, dtype: torch.dtype
         if hasattr(model, "to"):
             model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
             model.eval()
-        loaded = Loaded(model, loaded.processor)
-        with _CACHE_LOCK:
-            _CACHE[key] = loaded
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
-        return loaded
+        return Loaded(model, loaded.processor)
+
+    return _CACHE.get_or_create((name, str(device), str(dtype), attn), make)[0]
 
 
 def clear_cache() -> None:
-    with _CACHE_LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 def evaluate(name: str, path: str | Path | None = None, **kwargs: Any) -> dict:

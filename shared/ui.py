@@ -8,12 +8,48 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio import processing_utils
 
 from shared.images import load_image
+
+
+def _save_pil_to_cache_atomically(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+    """gradio's ``save_pil_to_cache`` with the file written under a temporary name and renamed into place.
+
+    gradio names an output image's cache file by the hash of its bytes and rewrites that file in place on
+    every request. Two users who get the same image (the default sample, say) then race: one request
+    truncates the file while another's download is streaming it, and the client fails with "peer closed
+    connection without sending complete message body" (issue 14: 30 errors in 376 calls with 16 clients).
+    A rename is atomic, so a reader sees the old complete file or the new one; an existing file (same hash,
+    same bytes) is only touched, as gradio's own ``save_file_to_cache`` does.
+    """
+    data = processing_utils.encode_pil_to_bytes(img, format)
+    folder = Path(cache_dir) / processing_utils.hash_bytes(data)
+    folder.mkdir(exist_ok=True, parents=True)
+    path = folder / f"{name}.{format}"
+    if path.exists():
+        try:
+            os.utime(path)  # gradio's delete_cache ages files by ctime
+        except OSError:
+            pass
+        return str(path.resolve())
+    fd, staging = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(staging, path)
+    return str(path.resolve())
+
+
+# Installed when any page is built (every space imports this module); save_img_array_to_cache and the
+# Image, Gallery and AnnotatedImage components all look the function up on the module at call time.
+processing_utils.save_pil_to_cache = _save_pil_to_cache_atomically
 
 
 def user_errors(fn: Callable) -> Callable:
