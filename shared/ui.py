@@ -154,3 +154,63 @@ def sample_examples() -> list[str]:
     from shared.images import sample_paths
 
     return [str(p) for p in sample_paths()]
+
+
+# --------------------------------------------------------------------------------------
+#                     Downloads: every table as CSV, plot as PNG, stats as JSON
+# --------------------------------------------------------------------------------------
+
+_EXPORTABLE = (gr.Plot, gr.Dataframe, gr.JSON, gr.Label)
+
+
+def downloads(label: str = "Download what you see (tables CSV, plots PNG, stats JSON)") -> gr.File:
+    """The output that ``with_downloads`` fills: one file per table, plot and stats panel of an event."""
+    return gr.File(label=label, file_count="multiple", interactive=False)
+
+
+def _named_exports(outputs: list, values: tuple) -> list[tuple[str, Any]]:
+    import pandas as pd
+
+    from shared.exports import file_stem
+
+    named = []
+    for i, (component, value) in enumerate(zip(outputs, values, strict=True)):
+        if not isinstance(component, _EXPORTABLE) or value is None:
+            continue
+        if isinstance(value, dict) and "__type__" in value:  # a gr.update(...), not a value
+            continue
+        if isinstance(component, gr.Dataframe) and isinstance(value, list):
+            headers = component.headers if value and len(component.headers or []) == len(value[0]) else None
+            value = pd.DataFrame(value, columns=headers)
+        named.append((file_stem(component.label, f"output-{i + 1}"), value))
+    return named
+
+
+def with_downloads(fn: Callable, outputs: list) -> Callable:
+    """``fn`` (returning values for ``outputs``) returning one more value: the paths of a CSV for each
+    ``gr.Dataframe``, a PNG for each ``gr.Plot`` (matplotlib) and a JSON for each ``gr.JSON``/``gr.Label``
+    among them, named after the component labels. Wire it with ``outputs + [downloads()]``.
+    A generator's intermediate yields leave the files unchanged; they are written once, after its last yield."""
+    from shared.exports import write_downloads
+
+    outputs = list(outputs)
+
+    def as_tuple(result: Any) -> tuple:
+        return tuple(result) if len(outputs) > 1 else (result,)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any):
+            last = None
+            for result in fn(*args, **kwargs):
+                last = as_tuple(result)
+                yield (*last, gr.skip())
+            if last is not None:
+                yield (*[gr.skip()] * len(outputs), write_downloads(_named_exports(outputs, last)))
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any):
+        values = as_tuple(fn(*args, **kwargs))
+        return (*values, write_downloads(_named_exports(outputs, values)))
+    return wrapper
