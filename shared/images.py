@@ -10,9 +10,13 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_SIDE = 8192  # pixels, either side
 MAX_PIXELS = 40_000_000  # 40 megapixels
@@ -96,6 +100,26 @@ def load_image(value: object) -> Image.Image:
         raise ValueError(f"{label} claims too many pixels to decode safely (decompression-bomb guard).") from err
     except (OSError, SyntaxError) as err:  # truncated or corrupt data
         raise ValueError(f"{label} is damaged or truncated and cannot be decoded ({err}).") from err
+
+
+def centre_square(image: Image.Image) -> Image.Image:
+    """The largest centred square: what CLIP's and ViT's processors keep after resizing the short side,
+    and what keeps a circle round where squashing to a square would not."""
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return image if w == h else image.crop((left, top, left + side, top + side))
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) or (H, W, 3) -> float (N, 3, H, W) in [-1, 1]: the mean 0.5, std 0.5
+    normalisation of every model trained here (their preprocessor_config.json says so)."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    if x.ndim == 3:
+        x = x.unsqueeze(0)  # (1, H, W, 3)
+    return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (N, 3, H, W)
 
 
 def sample_paths() -> list[Path]:

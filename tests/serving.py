@@ -35,3 +35,29 @@ class BackgroundServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def call_concurrently(calls: list, timeout: float = 300.0) -> list:
+    """Run each zero-argument callable in its own thread, released together by a barrier; return their
+    results in order, or raise the first error (API tests: two or more clients at once)."""
+    results: list = [None] * len(calls)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(calls))
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            results[i] = calls[i]()
+        except BaseException as err:  # noqa: BLE001 - re-raised below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    if any(t.is_alive() for t in threads):
+        raise TimeoutError(f"{sum(t.is_alive() for t in threads)} of {len(calls)} calls still running after {timeout} s")
+    if errors:
+        raise errors[0]
+    return results

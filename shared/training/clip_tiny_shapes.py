@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from shared.data.shapes import COLORS, POSITIONS, SHAPES, SIZES, ShapesDataset, ShapeSpec, is_easy, render, spec_at
+from shared.images import to_tensor
 from shared.training.loop import (
     cosine_lr,
     curriculum_batches,
@@ -50,7 +51,6 @@ from shared.training.loop import (
     progress,
     save_rank_weights,
     seed_everything,
-    to_tensor,
     write_model_card,
 )
 

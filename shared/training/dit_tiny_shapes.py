@@ -43,6 +43,7 @@ import torch
 
 from shared.data.shapes import DEFAULT_SIZE, SHAPES, ShapesDataset, render
 from shared.diffusion import DEFAULT_SCHEDULER, to_eps_x0
+from shared.images import to_tensor
 from shared.training.loop import (
     cosine_lr,
     make_accelerator,
@@ -52,7 +53,6 @@ from shared.training.loop import (
     rank_slice,
     save_rank_weights,
     seed_everything,
-    to_tensor,
     write_model_card,
 )
 

@@ -26,12 +26,6 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1] (mean 0.5, std 0.5 normalisation)."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()  # (N, 3, H, W)
-    return x / 127.5 - 1.0
-
-
 def random_batches(n: int, batch_size: int, steps: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
     """``steps`` index batches, reshuffling each epoch (drop-last)."""
     perm = torch.randperm(n, generator=gen)

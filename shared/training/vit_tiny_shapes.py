@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from shared.data.outliers import arrays as outlier_arrays
 from shared.data.shapes import SHAPES, ShapesDataset, is_easy
+from shared.images import to_tensor
 from shared.training.loop import (
     cosine_lr,
     curriculum_batches,
@@ -42,7 +43,6 @@ from shared.training.loop import (
     rank_slice,
     save_rank_weights,
     seed_everything,
-    to_tensor,
     write_model_card,
 )
 
