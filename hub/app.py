@@ -1,12 +1,18 @@
 """The hub: a landing tab with the learning path, then one tab per space.
 
-``create_app`` also mounts every space on its own URL (``/<slug>/``), so a single tutorial
-can be embedded in another site with an iframe or the ``<gradio-app>`` web component. Each
-space's ``build()`` loads no weights, so building a space twice costs milliseconds.
+``create_app`` also serves every space on its own URL (``/<slug>/``), so a single tutorial
+can be embedded in another site with an iframe or the ``<gradio-app>`` web component.
+
+Start-up builds each space once, for its hub tab (issue 14: building each twice, plus heavy
+imports, made start-up 2.15x a bare gradio app). A space's own URL is built on its first request
+(``LazySpace``): gradio's ``Blocks.render`` re-numbers the functions of the Blocks it renders, so
+one Blocks object cannot serve both the hub tab and a page of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import importlib
 import logging
@@ -43,9 +49,15 @@ def select(only: Iterable[str] | None = None, tutorials: Sequence[Tutorial] = SP
 
 
 def build_space(tutorial: Tutorial) -> gr.Blocks:
-    """Import ``spaces.<slug>.app`` and call its ``build()``."""
+    """Import ``spaces.<slug>.app``, call its ``build()`` and give every component a DOM id."""
     module = importlib.import_module(tutorial.module)
-    return module.build()
+    demo = module.build()
+    for block in demo.blocks.values():
+        # "<slug>-<id>" unless the space chose one: CSS and the browser test can then find the element
+        # of any component or layout block the page config names (gradio puts no id on one otherwise).
+        if hasattr(block, "elem_id") and not block.elem_id:
+            block.elem_id = f"{tutorial.slug}-{block._id}"
+    return demo
 
 
 def _landing(selected: list[Tutorial], failed: dict[str, str]) -> str:
@@ -103,16 +115,76 @@ def build_hub(only: Iterable[str] | None = None, tutorials: Sequence[Tutorial] =
     return hub
 
 
+class LazySpace:
+    """An ASGI app that builds one space on its first request and serves it from then on.
+
+    It is mounted at ``/<slug>`` like the gradio app it stands for. The first request builds the
+    space, mounts it on a private FastAPI app and runs that app's lifespan (which starts gradio's
+    queue); ``aclose`` ends that lifespan when the hub shuts down. A space whose build fails answers
+    500 with the error, and is tried again on the next request.
+    """
+
+    def __init__(self, tutorial: Tutorial) -> None:
+        self.tutorial = tutorial
+        self._app = None
+        self._lock = asyncio.Lock()
+        self._stack = contextlib.AsyncExitStack()
+
+    async def _served(self):
+        if self._app is None:
+            async with self._lock:
+                if self._app is None:
+                    from fastapi import FastAPI
+
+                    app = FastAPI()
+                    gr.mount_gradio_app(app, build_space(self.tutorial), path="/", theme=THEME, css=CSS,
+                                        footer_links=["api"])
+                    await self._stack.enter_async_context(app.router.lifespan_context(app))
+                    self._app = app
+        return self._app
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            app = await self._served()
+        except Exception:
+            log.exception("space %s failed to build", self.tutorial.slug)
+            if scope["type"] == "http":
+                from starlette.responses import PlainTextResponse
+
+                message = f"{self.tutorial.title} failed to build:\n\n{traceback.format_exc(limit=3)}"
+                await PlainTextResponse(message, status_code=500)(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+
+def _redirect_to(url: str):
+    from starlette.responses import RedirectResponse
+
+    async def redirect():
+        return RedirectResponse(url)
+    return redirect
+
+
 def create_app(only: Iterable[str] | None = None, tutorials: Sequence[Tutorial] = SPACES):
-    """FastAPI app: each space alone at ``/<slug>/`` and the hub at ``/``."""
+    """FastAPI app: the hub at ``/`` and each space alone at ``/<slug>/`` (built on first visit)."""
     from fastapi import FastAPI
 
-    app = FastAPI(title=TITLE)
-    for t in select(only, tutorials):
-        try:
-            space = build_space(t)
-        except Exception:
-            continue  # the hub tab shows the error
-        gr.mount_gradio_app(app, space, path=f"/{t.slug}", theme=THEME, css=CSS, footer_links=["api"])
+    selected = select(only, tutorials)
+    lazy = [LazySpace(t) for t in selected]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        for space in lazy:
+            await space.aclose()
+
+    app = FastAPI(title=TITLE, lifespan=lifespan)
+    for space in lazy:  # mounted before the hub's catch-all "/"
+        slug = space.tutorial.slug
+        app.add_api_route(f"/{slug}", _redirect_to(f"/{slug}/"), include_in_schema=False)
+        app.mount(f"/{slug}", space)
     gr.mount_gradio_app(app, build_hub(only, tutorials), path="/", theme=THEME, css=CSS, footer_links=["api"])
     return app

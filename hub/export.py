@@ -2,7 +2,8 @@
 
 The folder holds ``app.py`` (``python app.py`` serves it), the space's package under its
 slug (no ``spaces/`` folder, so ZeroGPU's ``spaces`` package cannot clash), ``shared/`` with
-only the weights the space lists in ``WEIGHTS``, ``requirements.txt`` and ``README.md``.
+only the weights the space lists in ``WEIGHTS``, ``hub/registry.py`` (where every page reads its
+title and emoji), ``requirements.txt`` and ``README.md``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ if __name__ == "__main__":
     demo.launch()
 '''
 
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "weights", "training")
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyi", "weights", "training")
 
 
 def _pin(name: str) -> str:
@@ -55,6 +56,9 @@ def export(slug: str, directory: str | Path) -> Path:
 
     shutil.copytree(ROOT / "spaces" / slug, out / slug, ignore=_IGNORE)
     shutil.copytree(ROOT / "shared", out / "shared", ignore=_IGNORE)
+    (out / "hub").mkdir()
+    for name in ("__init__.py", "registry.py"):  # the registry alone: no gradio app, no other space
+        shutil.copy2(ROOT / "hub" / name, out / "hub" / name)
     for name in weights:
         src = ROOT / "shared" / "weights" / name
         if not src.is_dir():

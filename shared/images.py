@@ -116,7 +116,7 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     normalisation of every model trained here (their preprocessor_config.json says so)."""
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(images))
+    x = torch.from_numpy(np.require(images, np.uint8, requirements=['C', 'W']))  # copies only if it must
     if x.ndim == 3:
         x = x.unsqueeze(0)  # (1, H, W, 3)
     return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (N, 3, H, W)

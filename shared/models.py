@@ -84,7 +84,7 @@ REGISTRY: dict[str, ModelSpec] = {
     ),
     "dit-tiny-shapes": ModelSpec(
         task="class-conditional-diffusion", source=EMBEDDED,
-        description="DiT in pixel space, image 32x32x3, patch 4, width 128, 6 blocks; 5 shape classes; trained here",
+        description="DiT trained here on shapes, in pixel space (sizes in its config.json)",
         evaluate="shared.evaluation:dit_class_accuracy",
     ),
     "facebook/DiT-XL-2-256": ModelSpec(

@@ -17,13 +17,18 @@ from typing import Any
 __all__ = ["choice", "choices", "integer", "number"]
 
 
+def _show(x: float) -> str:
+    """1000000 -> "1000000" (not "1e+06"); 0.25 -> "0.25"."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def _allowed(lo: float | None, hi: float | None, above: bool = False) -> str:
     if lo is not None and hi is not None:
-        return f"greater than {lo:g} and at most {hi:g}" if above else f"from {lo:g} to {hi:g}"
+        return f"greater than {_show(lo)} and at most {_show(hi)}" if above else f"from {_show(lo)} to {_show(hi)}"
     if lo is not None:
-        return f"greater than {lo:g}" if above else f"at least {lo:g}"
+        return f"greater than {_show(lo)}" if above else f"at least {_show(lo)}"
     if hi is not None:
-        return f"at most {hi:g}"
+        return f"at most {_show(hi)}"
     return ""
 
 
@@ -63,7 +68,7 @@ def number(value: Any, name: str, lo: float | None = None, hi: float | None = No
     result = float(value)
     low_ok = lo is None or (result > lo if above else result >= lo)
     if not math.isfinite(result) or not low_ok or (hi is not None and result > hi):
-        raise ValueError(f"{wanted}, got {result:g}")
+        raise ValueError(f"{wanted}, got {_show(result) if math.isfinite(result) else result}")
     return result
 
 

@@ -1,27 +1,39 @@
-"""CLIP zero-shot: Gradio glue around ``compute.py`` (which holds all the maths)."""
+"""CLIP zero-shot: Gradio glue around ``compute.py`` (which holds all the maths).
+
+The hub imports this module and calls ``build()`` at start-up, so neither may import torch,
+transformers or matplotlib (issue 14): ``compute`` is imported on the first request (``_compute``),
+figures import matplotlib when they are drawn, and the page's limits and model facts come from the
+torch-free ``options.py``.
+"""
 
 from __future__ import annotations
 
 import html
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
-import matplotlib
+import numpy as np
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+from hub.registry import get as tutorial
+from shared.data.shapes import COLORS, SHAPES
+from shared.images import centre_square
+from shared.models import names, offline_names
+from shared.ui import downloads, raw_values, sample_examples, user_errors, with_downloads
 
-from shared.data.shapes import COLORS, SHAPES  # noqa: E402
-from shared.models import names, offline_names  # noqa: E402
-from shared.ui import raw_values, sample_examples, user_errors  # noqa: E402
+from . import options
 
-from . import compute  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from . import compute as compute_module
 
 SLUG = "clip_zero_shot"
-TITLE = "CLIP zero-shot"
+TUTORIAL = tutorial(SLUG)
+TITLE = TUTORIAL.title
 WEIGHTS: tuple[str, ...] = ("clip-tiny-shapes",)
-TASK = "zero-shot-image-classification"
+TASK = options.TASK
 
 PAPER = "Radford et al., 2021, *Learning Transferable Visual Models From Natural Language Supervision*"
 SHAPE_LABELS = ", ".join(SHAPES)
@@ -29,15 +41,25 @@ ENSEMBLE = "a photo of a {}\nan image of a {}\na rendering of a {}"
 MAX_PLOTTED = 20
 
 
+def _compute():
+    """The compute module, imported on first use: it imports torch, which the hub's start-up must not.
+    Relative, because an exported Space imports this package as ``clip_zero_shot``, not ``spaces.…``."""
+    from . import compute
+
+    return compute
+
+
 # --------------------------------------------------------------------------------------
 #                                   Zero-shot
 # --------------------------------------------------------------------------------------
 
 @user_errors
-def classify(image: Image.Image, labels: str, template: str, model_name: str = compute.DEFAULT_MODEL):
+def classify(image: Image.Image, labels: str, template: str, model_name: str = options.DEFAULT_MODEL,
+             progress=gr.Progress()):
     """Zero-shot classify ``image`` over comma/newline-separated ``labels``; ``template`` holds one or more
     prompt templates (one per line, each with {}), averaged as a prompt ensemble. Returns label -> probability."""
-    result = compute.zero_shot(image, labels, template, model_name or compute.DEFAULT_MODEL)
+    progress(0.1, desc="embedding the labels and the image (the first call loads the model)")
+    result = _compute().zero_shot(image, labels, template, model_name or options.DEFAULT_MODEL)
     if result.ood is not None and result.ood.unusual:
         gr.Warning(result.ood.message)
     if result.truncated:
@@ -46,13 +68,16 @@ def classify(image: Image.Image, labels: str, template: str, model_name: str = c
     return result.probabilities(), result
 
 
-def _probability_figure(result: compute.ZeroShotResult, temperature: float):
+def _probability_figure(result: compute_module.ZeroShotResult, at_t: np.ndarray, temperature: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    compute = _compute()
     order = np.argsort(-result.cosines)[:MAX_PLOTTED]
-    at_t = compute.softmax_with_temperature(result.cosines, temperature)
-    learned_t = 1.0 / result.logit_scale
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(order) + 1.4))
+    fig = Figure(figsize=(7, 0.45 * len(order) + 1.4))
+    ax = fig.subplots()
     y = np.arange(len(order))
-    ax.barh(y - 0.2, result.probs[order], height=0.4, label=f"learned τ = {learned_t:.4f}", color="#4f46e5")
+    ax.barh(y - 0.2, result.probs[order], height=0.4, label=f"learned τ = {1.0 / result.logit_scale:.4f}",
+            color="#4f46e5")
     ax.barh(y + 0.2, at_t[order], height=0.4, label=f"your τ = {temperature:g}", color="#f59e0b")
     ax.set_yticks(y, [result.labels[i] for i in order])
     ax.invert_yaxis()
@@ -65,12 +90,15 @@ def _probability_figure(result: compute.ZeroShotResult, temperature: float):
     return fig
 
 
-def explain(result: compute.ZeroShotResult | None, temperature: float):
-    """Redraw the bar chart, the similarity table and the notes for a stored result (no model call)."""
+@user_errors
+def explain(result: Any, temperature: Any):
+    """The probabilities, bar chart, similarity table and notes of a stored result at ``temperature``
+    (no model call, so moving the slider is instant)."""
     if result is None:
-        return None, None, "Run **Classify** first."
+        return None, None, None, "Run **Classify** first."
+    compute = _compute()
+    at_t = compute.softmax_with_temperature(result.cosines, temperature)  # refuses a τ that is not > 0
     temperature = float(temperature)
-    at_t = compute.softmax_with_temperature(result.cosines, temperature)
     order = np.argsort(-result.cosines)
     table = [[result.labels[i], round(float(result.cosines[i]), 4), round(float(result.logits[i]), 2),
               round(float(result.probs[i]), 4), round(float(at_t[i]), 4)] for i in order]
@@ -86,26 +114,30 @@ def explain(result: compute.ZeroShotResult | None, temperature: float):
     lines = [
         f"**Answer** `{html.escape(top)}` with probability {result.confidence:.3f}. **Like the training data?** {seen}",
         f"**Model** `{result.model}`. {cache}.",
-        f"**Learned logit scale** s = {result.logit_scale:.2f}, so τ = 1/s = {1 / result.logit_scale:.4f}; "
-        f"probabilities = softmax(s · cosine).",
-        f"**Prompt ensemble**: {n_templates} template(s) per label, embedded, L2-normalised, averaged and "
-        f"re-normalised ({PAPER}, §3.1.4). Label 1 prompts: "
+        f"**Learned logit scale** s = {result.logit_scale:.2f} (read from the model's weights), so "
+        f"τ = 1/s = {1 / result.logit_scale:.4f}; probabilities = softmax(s · cosine).",
+        f"**Prompt ensemble**: {n_templates} template(s) per label, averaged in the embedding space ({PAPER}, "
+        "§3.1.4): each prompt embedded and L2-normalised, the mean re-normalised. Label 1 prompts: "
         + "; ".join(f"`{html.escape(p)}`" for p in result.prompts[0][:4]) + ("…" if n_templates > 4 else ""),
     ]
     if result.truncated:
         lines.append(f"⚠️ **Truncated**: {len(result.truncated)} prompt(s) exceeded the text context and were cut "
                      f"to fit, so only their first tokens count: "
                      + "; ".join(f"`{html.escape(p[:60])}…`" for p in result.truncated[:3]))
-    return _probability_figure(result, temperature), table, "\n\n".join(lines)
+    return result.probabilities(), _probability_figure(result, at_t, temperature), table, "\n\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------
 #                                   Contrastive batch
 # --------------------------------------------------------------------------------------
 
-def _batch_figure(res: compute.BatchResult):
+def _batch_figure(res: compute_module.BatchResult) -> Figure:
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
     n = len(res.captions)
-    fig, ax = plt.subplots(figsize=(max(7.5, 0.45 * n + 4), max(6, 0.4 * n + 3)))
+    fig = Figure(figsize=(max(7.5, 0.45 * n + 4), max(6, 0.4 * n + 3)))
+    ax = fig.subplots()
     im = ax.imshow(res.similarity, cmap="viridis")
     short = [f"{j}: {c.removeprefix('a ')}" for j, c in enumerate(res.captions)]
     ax.set_xticks(range(n), short, rotation=70, ha="right", fontsize=7 if n > 12 else 8)
@@ -113,7 +145,7 @@ def _batch_figure(res: compute.BatchResult):
     ax.set_xlabel("caption j")
     ax.set_ylabel("image i")
     for k in range(n):  # the matching pairs
-        ax.add_patch(plt.Rectangle((k - 0.5, k - 0.5), 1, 1, fill=False, edgecolor="white", lw=1.2))
+        ax.add_patch(Rectangle((k - 0.5, k - 0.5), 1, 1, fill=False, edgecolor="white", lw=1.2))
     if n <= 12:
         for i in range(n):
             for j in range(n):
@@ -126,13 +158,10 @@ def _batch_figure(res: compute.BatchResult):
 
 
 @user_errors
-def batch(n: float, start: float, model_name: str, progress=gr.Progress()):
+def batch(n: Any, start: Any, model_name: str, progress=gr.Progress()):
     """N held-out shapes renders x their N captions: similarity heatmap, symmetric InfoNCE, hard negatives."""
-    from shared.ui import as_int
-
-    progress(0.1, desc="embedding images and captions")
-    res = compute.contrastive_batch(as_int(n, "batch size"), as_int(start, "start index"),
-                                    model_name or compute.DEFAULT_MODEL)
+    progress(0.1, desc="embedding images and captions (the first call loads the model)")
+    res = _compute().contrastive_batch(n, start, model_name or options.DEFAULT_MODEL)
     gallery = [(img.resize((96, 96), Image.NEAREST), f"{i}: {caption}")
                for i, (img, caption) in enumerate(zip(res.images, res.captions, strict=True))]
     s = res.logit_scale
@@ -153,12 +182,16 @@ def batch(n: float, start: float, model_name: str, progress=gr.Progress()):
 # --------------------------------------------------------------------------------------
 
 @user_errors
-def locate(image: Image.Image, label: str, template: str, model_name: str):
+def locate(image: Image.Image, label: str, template: str, model_name: str, progress=gr.Progress()):
     """Cosine of each projected patch token to a label, as a heatmap over the (centre-cropped) image."""
-    res = compute.patch_similarity(image, label, template, model_name or compute.DEFAULT_MODEL)
-    view = compute.center_square(image).resize((224, 224), Image.BICUBIC)
+    from matplotlib.figure import Figure
+
+    progress(0.1, desc="embedding the label and the patches (the first call loads the model)")
+    res = _compute().patch_similarity(image, label, template, model_name or options.DEFAULT_MODEL)
+    view = centre_square(image).resize((224, 224), Image.BICUBIC)
     g = res.similarity.shape[0]
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 4))
+    fig = Figure(figsize=(8.5, 4))
+    axes = fig.subplots(1, 2)
     axes[0].imshow(view)
     axes[0].set_title("what the model sees (centre crop)", fontsize=10)
     axes[1].imshow(view)
@@ -189,62 +222,105 @@ def _model_info() -> str:
             ". Hub models need network (or a local Hugging Face cache); offline they fail with a clear message.")
 
 
+def _facts_text(facts: options.ShippedFacts | None) -> str:
+    """The shipped model in one paragraph, every number read from its config.json, metrics.json and weights."""
+    if facts is None:
+        return (f"The shipped `{options.DEFAULT_MODEL}` weights are missing here; retrain them with "
+                f"`python -m shared.training {options.DEFAULT_MODEL}`.")
+    data = f"{facts.colors} colours × {len(SHAPES)} shapes" if facts.colors else f"{len(SHAPES)} shapes"
+    parts = [
+        f"**The shipped model** `{facts.name}` was trained here on the shapes dataset and its captions ({data}; "
+        f"model card in `shared/weights/{facts.name}/README.md`). Image tower: a ViT on {facts.image_size} px images "
+        f"cut into {facts.patch_size} px patches ({facts.grid}×{facts.grid} grid + [CLS]), width "
+        f"{facts.vision_width}, {facts.vision_layers} layers. Text tower: width {facts.text_width}, "
+        f"{facts.text_layers} layers, context {facts.context_length} tokens. Joint embedding "
+        f"{facts.projection_dim}-d; {facts.parameters:,} parameters in all.",
+    ]
+    if facts.train_wall_seconds is not None:
+        parts.append(f"Trained in {facts.train_wall_seconds / 60:.0f} min ({facts.train_wall_seconds:.0f} s of "
+                     "wall time).")
+    if facts.shape_accuracy is not None and facts.eval_images:
+        parts.append(f"Zero-shot with \"{options.DEFAULT_TEMPLATE.format('{shape}')}\" it names the right shape "
+                     f"for {facts.shape_accuracy:.1%} of {facts.eval_images} held-out renders.")
+    return " ".join(parts)
+
+
+def _temperature_text(facts: options.ShippedFacts | None) -> str:
+    """Radford et al., 2021, §2.5 says only where τ starts and how far it may go; where a model ends is its own."""
+    learned = (f"`{facts.name}` ended at s = {facts.logit_scale:.2f}, τ = {facts.temperature:.4f} (read from its "
+               "weights); **Classify** reports the learned value of whichever model runs. " if facts else "")
+    return (
+        "**Temperature.** Probabilities are softmax(cosine / τ) = softmax(s · cosine) with the logit scale s = 1/τ. "
+        f"CLIP learns τ during training: its §2.5 ({PAPER}) initialises it \"to the equivalent of "
+        f"{options.PAPER_INIT_TEMPERATURE:g}\" and clips it \"to prevent scaling the logits by more than "
+        f"{options.PAPER_MAX_LOGIT_SCALE:g}\" (so s ≤ {options.PAPER_MAX_LOGIT_SCALE:g}, τ ≥ "
+        f"{1 / options.PAPER_MAX_LOGIT_SCALE:g}), which the authors found necessary for stable training. "
+        + learned
+        + "Lower τ sharpens the softmax towards the top label, higher τ flattens it. Cosines do not change with τ; "
+        "only how decisively they are turned into probabilities."
+    )
+
+
+def _shape_of(path: str) -> str:
+    """The shape a sample shows, from its name (``red_circle.png`` -> ``circle``)."""
+    return Path(path).stem.rsplit("_", 1)[-1]
+
+
 def build() -> gr.Blocks:
     samples = sample_examples()
-    with gr.Blocks(title=TITLE) as demo:
+    facts = options.shipped_facts(options.DEFAULT_MODEL)
+    default_image = samples[0] if samples else None
+    with gr.Blocks(title=TUTORIAL.title) as demo:
         gr.Markdown(
-            f"## 🔗 {TITLE}\n"
+            f"## {TUTORIAL.emoji} {TUTORIAL.title}\n"
             "CLIP embeds an image and a sentence into one space and compares them with a cosine similarity. "
             "Trained so that matching image-caption pairs score highest in a batch, it classifies images into "
             f"labels it never saw as classes: turn each label into a sentence and pick the closest ({PAPER}). "
-            "Everything below is computed by the model you pick; `clip-tiny-shapes` was trained here on the "
-            "shapes dataset (see its model card)."
+            "Everything below is computed by the model you pick.\n\n" + _facts_text(facts)
         )
-        model = gr.Dropdown(names(TASK), value=compute.DEFAULT_MODEL, label="Model", info=_model_info())
-        model_state = gr.State(compute.DEFAULT_MODEL)  # the classify endpoint's model; hidden from the API
+        model = gr.Dropdown(names(TASK), value=options.DEFAULT_MODEL, label="Model", info=_model_info())
+        model_state = gr.State(options.DEFAULT_MODEL)  # the classify endpoint's model; hidden from the API
         model.change(lambda m: m, model, model_state, api_visibility="private")
 
         with gr.Tab("Zero-shot"):
             gr.Markdown(
                 "Give an image, candidate labels and one or more prompt templates (one per line, `{}` is the label). "
                 "Several templates are averaged into one text embedding per label, the paper's *prompt ensembling*. "
-                f"At most {compute.MAX_LABELS} labels; prompts longer than the model's text context are truncated."
+                f"At most {options.MAX_LABELS} labels; prompts longer than the model's text context are truncated."
             )
             with gr.Row():
                 with gr.Column():
-                    image = gr.Image(label="Image", height=260, type="pil")
+                    image = gr.Image(default_image, label="Image", height=260, type="pil")
                     labels = gr.Textbox(SHAPE_LABELS, label="Candidate labels (comma- or newline-separated)", lines=2)
-                    template = gr.Textbox(compute.DEFAULT_TEMPLATE, label="Prompt template(s), one per line", lines=3)
+                    template = gr.Textbox(options.DEFAULT_TEMPLATE, label="Prompt template(s), one per line", lines=3)
                     go = gr.Button("Classify", variant="primary")
                 with gr.Column():
                     probs = gr.Label(label="Probabilities (softmax at the learned scale)", num_top_classes=10)
                     notes = gr.Markdown()
-            star = [p for p in samples if p.endswith("star.png")][:1]  # colour x shape labels on the star sample
+            star = [p for p in samples if _shape_of(p) == "star"][:1]  # colour x shape labels on the star sample
             gr.Examples(
-                [[p, SHAPE_LABELS, compute.DEFAULT_TEMPLATE] for p in samples]
+                [[p, SHAPE_LABELS, options.DEFAULT_TEMPLATE] for p in samples]
                 + [[p, ", ".join(f"{c} {s}" for c in COLORS for s in ("star", "cross")), ENSEMBLE] for p in star],
                 inputs=[image, labels, template], cache_examples=False,
                 label="Samples (renders of the shapes dataset); the last uses a three-template ensemble",
             )
-            gr.Markdown(
-                "**Temperature.** Probabilities are softmax(cosine / τ). CLIP learns τ: it starts at 0.07 and is "
-                "clipped so the logit scale 1/τ never exceeds 100; the released models end at that limit, "
-                f"τ = 0.01 ({PAPER}, §2.5). Lower τ sharpens the softmax towards the top label, higher τ flattens it. "
-                "Cosines do not change with τ; only how decisively they are turned into probabilities."
-            )
-            temperature = gr.Slider(0.005, 1.0, value=compute.PAPER_INIT_TEMPERATURE, step=0.005,
-                                    label="Your temperature τ (compared with the model's learned τ)")
+            gr.Markdown(_temperature_text(facts))
+            temperature = gr.Slider(0.005, 1.0, value=options.PAPER_INIT_TEMPERATURE, step=0.005,
+                                    label="Your temperature τ (starts at CLIP's initial 0.07)")
             with gr.Row():
                 with gr.Column():
                     gr.Markdown("**Probabilities at the learned τ (blue) and at yours (orange)**, top 20 labels.")
-                    chart = gr.Plot(show_label=False)
+                    chart = gr.Plot(label="Probabilities at the learned and your temperature", show_label=False)
                 table = gr.Dataframe(headers=["label", "cosine", "logit (s·cos)", "p (learned τ)", "p (your τ)"],
                                      label="Cosine similarities", interactive=False)
+            files = downloads()
             result = gr.State(None)
-            raw_values(go.click, classify, [image, labels, template, model_state], [probs, result],
-                       api_name=f"{SLUG}_classify").success(
-                explain, [result, temperature], [chart, table, notes], api_visibility="private")
-            temperature.change(explain, [result, temperature], [chart, table, notes], api_visibility="private")
+            shown = [probs, chart, table, notes]
+            redraw = dict(fn=with_downloads(explain, shown), inputs=[result, temperature], outputs=shown + [files],
+                          api_visibility="private")
+            raw_values(go.click, with_downloads(classify, [probs, result]), [image, labels, template, model_state],
+                       [probs, result, files], api_name=f"{SLUG}_classify").success(**redraw)
+            temperature.change(**redraw)
 
         with gr.Tab("Contrastive batch"):
             gr.Markdown(
@@ -255,17 +331,21 @@ def build() -> gr.Blocks:
                 "**hard negatives**, the pairs the loss works hardest to push apart."
             )
             with gr.Row():
-                n = gr.Slider(2, compute.MAX_BATCH, value=12, step=1, label="N (images and captions)")
-                start = gr.Number(0, label="First test-split index", precision=0, minimum=0)
+                n = gr.Slider(2, options.MAX_BATCH, value=12, step=1, label="N (images and captions)")
+                start = gr.Number(0, label="First test-split index", precision=0, minimum=0,
+                                  maximum=options.MAX_START)
                 run_batch = gr.Button("Embed the batch", variant="primary")
             with gr.Row():
-                heatmap = gr.Plot(show_label=False)
+                heatmap = gr.Plot(label="Cosine similarity, image i x caption j", show_label=False)
                 with gr.Column():
                     loss = gr.Markdown()
                     hard = gr.Dataframe(headers=["image", "its caption", "caption", "confused with", "cosine",
                                                  "cosine of the true pair"], label="Hard negatives", interactive=False)
+                    batch_files = downloads()
             gallery = gr.Gallery(label="The batch (model input size, enlarged)", columns=8, height=260)
-            run_batch.click(batch, [n, start, model], [heatmap, loss, hard, gallery], api_name=f"{SLUG}_batch")
+            batch_outputs = [heatmap, loss, hard, gallery]
+            raw_values(run_batch.click, with_downloads(batch, batch_outputs), [n, start, model],
+                       batch_outputs + [batch_files], api_name=f"{SLUG}_batch")
 
         with gr.Tab("Where in the image"):
             gr.Markdown(
@@ -278,17 +358,20 @@ def build() -> gr.Blocks:
             )
             with gr.Row():
                 with gr.Column():
-                    loc_image = gr.Image(label="Image", height=260, type="pil")
-                    loc_label = gr.Textbox("star", label="Label to locate")
-                    loc_template = gr.Textbox(compute.DEFAULT_TEMPLATE, label="Prompt template(s), one per line")
+                    loc_image = gr.Image(default_image, label="Image", height=260, type="pil")
+                    loc_label = gr.Textbox(_shape_of(default_image) if default_image else "star",
+                                           label="Label to locate")
+                    loc_template = gr.Textbox(options.DEFAULT_TEMPLATE, label="Prompt template(s), one per line")
                     run_loc = gr.Button("Map the patches", variant="primary")
                 with gr.Column():
-                    loc_plot = gr.Plot(show_label=False)
+                    loc_plot = gr.Plot(label="Patch-text cosine map", show_label=False)
                     loc_note = gr.Markdown()
-            gr.Examples([[p, p.rsplit("_", 1)[-1].removesuffix(".png")] for p in samples],
+                    loc_files = downloads()
+            gr.Examples([[p, _shape_of(p)] for p in samples],
                         inputs=[loc_image, loc_label], cache_examples=False, label="Samples")
-            raw_values(run_loc.click, locate, [loc_image, loc_label, loc_template, model], [loc_plot, loc_note],
-                       api_name=f"{SLUG}_locate")
+            loc_outputs = [loc_plot, loc_note]
+            raw_values(run_loc.click, with_downloads(locate, loc_outputs), [loc_image, loc_label, loc_template, model],
+                       loc_outputs + [loc_files], api_name=f"{SLUG}_locate")
     return demo
 
 

@@ -4,13 +4,15 @@ CLIP (Radford et al., 2021, "Learning Transferable Visual Models From Natural La
 Supervision") has two towers, an image encoder and a text encoder, each ending in a linear
 projection into one joint space. Training pushes the cosine similarity of matching pairs in
 a batch up and of all other pairs down: a symmetric cross-entropy (InfoNCE, van den Oord et
-al., 2018) over the (N, N) similarity matrix scaled by a learned logit scale (1 / temperature;
-initialised at 1/0.07 and clipped at 100, paper §2.5).
+al., 2018) over the (N, N) similarity matrix scaled by a learned logit scale (1 / temperature). The
+paper's §2.5 initialises the temperature "to the equivalent of 0.07" and clips it "to prevent scaling
+the logits by more than 100"; where a trained model ends is its own (``logit_scale``).
 
 Zero-shot classification turns each label into a sentence with a prompt template ("a photo
 of a {}"), embeds it, and picks the label whose text embedding is most similar to the image
 embedding. Several templates can be averaged into one embedding per label, the paper's
-"prompt ensembling" (§3.1.4): embed every prompt, L2-normalise, average, re-normalise.
+"prompt ensembling", built "over the embedding space instead of probability space" (§3.1.4):
+here every prompt is embedded and L2-normalised, and their mean re-normalised.
 
 This module teaches three things with the model the user picks:
 - ``zero_shot``: labels x templates -> cosine similarities -> logits -> softmax, at the learned
@@ -20,15 +22,16 @@ This module teaches three things with the model the user picks:
 - ``patch_similarity``: how similar each image patch token is to a label, an indicative map
   only (CLIP has no cross-attention and its patch tokens were never trained to match text).
 
-Text embeddings are cached per (model, labels, templates) in a small bounded dict.
+Text embeddings are cached per (model, labels, templates) in a ``shared.cache.BoundedCache``: two
+users asking for the same labels at once compute them once. Limits and defaults live in the torch-free
+``options.py``, which the page reads at build time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,26 +39,36 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from shared import ood
+from shared import ood, validate
+from shared.cache import BoundedCache
 from shared.data.shapes import SHAPES, render, spec_at
-from shared.models import load, shipped_metrics
+from shared.models import load, names, shipped_metrics
 from shared.ood import OODVerdict
 
-DEFAULT_MODEL = "clip-tiny-shapes"
-DEFAULT_TEMPLATE = "a photo of a {}"
-MAX_LABELS = 256
-MAX_TEMPLATES = 16
-MAX_BATCH = 64
-PAPER_LOGIT_SCALE = 100.0  # CLIP's learned logit scale ends at its clip value 100 (temperature 0.01)
-PAPER_INIT_TEMPERATURE = 0.07  # CLIP's initial temperature
-
+from .options import (  # noqa: F401 - re-exported: callers and tests read the limits from compute
+    DEFAULT_MODEL,
+    DEFAULT_TEMPLATE,
+    MAX_BATCH,
+    MAX_LABELS,
+    MAX_START,
+    MAX_TEMPLATES,
+    PAPER_INIT_TEMPERATURE,
+    PAPER_MAX_LOGIT_SCALE,
+    TASK,
+)
 
 # --------------------------------------------------------------------------------------
 #                                   Parsing user input
 # --------------------------------------------------------------------------------------
 
+def _check_text(value: object, name: str) -> None:
+    if value is not None and not isinstance(value, str):  # an API caller can send a number or a list
+        raise ValueError(f"{name} must be text, got {type(value).__name__} {value!r}")
+
+
 def parse_labels(text: str | None) -> list[str]:
     """Candidate labels from comma- or newline-separated text; refuses unusable label sets."""
+    _check_text(text, "labels")
     labels = [" ".join(part.split()) for part in re.split(r"[,\n]", text or "")]
     labels = [label for label in labels if label]
     if not labels:
@@ -82,6 +95,7 @@ def parse_labels(text: str | None) -> list[str]:
 
 def parse_templates(text: str | None) -> list[str]:
     """Prompt templates, one per line, each with a ``{}`` where the label goes."""
+    _check_text(text, "templates")
     templates = [" ".join(line.split()) for line in (text or "").splitlines()]
     templates = [t for t in templates if t]
     if not templates:
@@ -94,6 +108,11 @@ def parse_templates(text: str | None) -> list[str]:
         raise ValueError(f"template {missing[0]!r} has no {{}}: every template needs {{}} where the label goes, "
                          f"e.g. {DEFAULT_TEMPLATE!r}.")
     return templates
+
+
+def check_model(model_name: str) -> str:
+    """A registered CLIP (zero-shot) model name; whether it can load here is ``shared.models.load``'s to say."""
+    return validate.choice(model_name, "model", names(TASK))
 
 
 def prompts_for(labels: list[str], templates: list[str]) -> list[list[str]]:
@@ -117,14 +136,11 @@ class TextEmbeddings:
     cached: bool  # True when this came from the cache
 
 
-_TEXT_CACHE: OrderedDict[tuple, TextEmbeddings] = OrderedDict()
-_TEXT_CACHE_SIZE = 64
-_TEXT_CACHE_LOCK = threading.Lock()
+_TEXT_CACHE: BoundedCache[TextEmbeddings] = BoundedCache(64)
 
 
 def clear_text_cache() -> None:
-    with _TEXT_CACHE_LOCK:
-        _TEXT_CACHE.clear()
+    _TEXT_CACHE.clear()
 
 
 @torch.no_grad()
@@ -141,24 +157,17 @@ def encode_prompts(model, tokenizer, prompts: list[str]) -> tuple[torch.Tensor, 
 
 def text_embeddings(model_name: str, labels: list[str], templates: list[str]) -> TextEmbeddings:
     """Prompt-ensemble embedding per label (Radford et al., 2021, §3.1.4), cached per (model, labels, templates)."""
-    key = (model_name, tuple(labels), tuple(templates))
-    with _TEXT_CACHE_LOCK:
-        if key in _TEXT_CACHE:
-            _TEXT_CACHE.move_to_end(key)
-            hit = _TEXT_CACHE[key]
-            return TextEmbeddings(hit.embeddings, hit.prompts, hit.truncated, cached=True)
-    model, processor = load(model_name)
-    prompts = prompts_for(labels, templates)
-    flat = [p for row in prompts for p in row]
-    emb, truncated = encode_prompts(model, processor.tokenizer, flat)  # (L*T, P)
-    emb = emb.view(len(labels), len(templates), -1).mean(dim=1)  # (L, P) average of unit vectors
-    emb = F.normalize(emb, dim=-1).cpu()  # (L, P) re-normalised
-    result = TextEmbeddings(emb, prompts, truncated, cached=False)
-    with _TEXT_CACHE_LOCK:
-        _TEXT_CACHE[key] = result
-        while len(_TEXT_CACHE) > _TEXT_CACHE_SIZE:
-            _TEXT_CACHE.popitem(last=False)
-    return result
+    def make() -> TextEmbeddings:
+        model, processor = load(model_name)
+        prompts = prompts_for(labels, templates)
+        flat = [p for row in prompts for p in row]
+        emb, truncated = encode_prompts(model, processor.tokenizer, flat)  # (L*T, P)
+        emb = emb.view(len(labels), len(templates), -1).mean(dim=1)  # (L, P) average of unit vectors
+        emb = F.normalize(emb, dim=-1).cpu()  # (L, P) re-normalised
+        return TextEmbeddings(emb, prompts, truncated, cached=False)
+
+    value, hit = _TEXT_CACHE.get_or_create((model_name, tuple(labels), tuple(templates)), make)
+    return dataclasses.replace(value, cached=hit)  # the stored entry stays as computed
 
 
 def _pixels(model_name: str, images: list[Image.Image]) -> tuple[torch.nn.Module, torch.Tensor]:
@@ -188,8 +197,7 @@ def logit_scale(model_name: str) -> float:
 
 def softmax_with_temperature(cosines: np.ndarray, temperature: float) -> np.ndarray:
     """softmax(cos / temperature) over the last axis."""
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    temperature = validate.number(temperature, "temperature τ", lo=0, above=True)
     z = np.asarray(cosines, dtype=np.float64) / temperature
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -229,6 +237,7 @@ def zero_shot(image: Image.Image, labels_text: str, templates_text: str,
     """Zero-shot classification of ``image`` over the labels, with a prompt ensemble of the templates."""
     if image is None:
         raise ValueError("no image given: upload an image or pick a sample.")
+    model_name = check_model(model_name)
     labels = parse_labels(labels_text)
     templates = parse_templates(templates_text)
     text = text_embeddings(model_name, labels, templates)  # (L, P)
@@ -284,10 +293,9 @@ class BatchResult:
 
 
 def batch_specs(n: int, start: int) -> list:
-    if not 2 <= n <= MAX_BATCH:
-        raise ValueError(f"batch size must be between 2 and {MAX_BATCH}, got {n}")
-    if not 0 <= start <= 1_000_000:
-        raise ValueError(f"start index must be between 0 and 1000000, got {start}")
+    """The test-split samples ``start .. start + n - 1``; ``n`` and ``start`` may arrive as API values (4.0, "4")."""
+    n = validate.integer(n, "batch size", 2, MAX_BATCH)
+    start = validate.integer(start, "start index", 0, MAX_START)
     return [spec_at("test", start + i) for i in range(n)]
 
 
@@ -295,6 +303,8 @@ def batch_specs(n: int, start: int) -> list:
 def contrastive_batch(n: int, start: int = 0, model_name: str = DEFAULT_MODEL, top_k: int = 5) -> BatchResult:
     """N held-out shapes renders and their N captions through CLIP: similarity matrix and loss."""
     specs = batch_specs(n, start)
+    n = len(specs)
+    model_name = check_model(model_name)
     model, processor = load(model_name)
     size = int(processor.image_processor.crop_size["height"])
     images = [render(s, size) for s in specs]
@@ -322,14 +332,6 @@ def contrastive_batch(n: int, start: int = 0, model_name: str = DEFAULT_MODEL, t
 #                                   Where in the image (indicative)
 # --------------------------------------------------------------------------------------
 
-def center_square(image: Image.Image) -> Image.Image:
-    """The centred square crop that CLIP's processor keeps (resize shortest side, then centre-crop)."""
-    w, h = image.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    return image.crop((left, top, left + side, top + side))
-
-
 @dataclass
 class PatchResult:
     similarity: np.ndarray  # (g, g) cosine of each projected patch token to the label
@@ -349,6 +351,8 @@ def patch_similarity(image: Image.Image, label: str, templates_text: str,
     """
     if image is None:
         raise ValueError("no image given: upload an image or pick a sample.")
+    model_name = check_model(model_name)
+    _check_text(label, "label")
     label = " ".join((label or "").split())
     if not label:
         raise ValueError("no label given: enter the label to locate, e.g. 'star'.")

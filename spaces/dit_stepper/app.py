@@ -1,28 +1,50 @@
-"""DiT Denoising Stepper: the Gradio page. The maths lives in compute.py (and shared/diffusion.py)."""
+"""DiT denoising stepper: the Gradio page. The maths lives in compute.py (and shared/diffusion.py).
+
+compute.py imports torch and diffusers (seconds), so a handler imports it on first use: the hub builds every
+page at start-up (issue 14). What ``build()`` needs (choices, limits, the embedded model's facts) comes from
+the torch-free ``options.py``, and plots import matplotlib where they draw.
+"""
 
 from __future__ import annotations
 
-import json
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import numpy as np
-from matplotlib.figure import Figure
 
+from hub.registry import get as tutorial
+from shared import validate
 from shared.data.shapes import COLORS, SHAPES, sample_image
 from shared.device import gpu
-from shared.models import local_path, shipped_metrics
-from shared.ui import as_int, raw_values, sample_examples, user_errors
+from shared.ui import downloads, raw_values, sample_examples, user_errors, with_downloads
 
-from . import compute
+from .options import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_SCHEDULER,
+    DEFAULT_STEPS,
+    MAX_GUIDANCE,
+    MAX_SEED,
+    MAX_STEPS,
+    SCHEDULER_NAMES,
+    TINY_MODEL,
+    XL_MODEL,
+    check_guidance,
+    check_scheduler,
+    check_seed,
+    check_steps,
+    tiny_facts,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .compute import Frame, StepperState
 
 SLUG = "dit_stepper"
-TITLE = "DiT Denoising Stepper"
-WEIGHTS: tuple[str, ...] = (compute.TINY_MODEL,)
+TUTORIAL = tutorial(SLUG)  # title and emoji are defined once, in hub/registry.py
+TITLE = TUTORIAL.title
+WEIGHTS: tuple[str, ...] = (TINY_MODEL,)
 
-MODEL_CHOICES = [
-    ("dit-tiny-shapes (trained here: 32x32 pixels, patch 4)", compute.TINY_MODEL),
-    ("facebook/DiT-XL-2-256 (Hub: 256 px ImageNet via SD-VAE latents)", compute.XL_MODEL),
-]
 PAPERS = {
     "dit": "[Peebles & Xie, 2023](https://arxiv.org/abs/2212.09748)",
     "ddpm": "[Ho et al., 2020](https://arxiv.org/abs/2006.11239)",
@@ -35,13 +57,98 @@ PAPERS = {
     "iddpm": "[Nichol & Dhariwal, 2021](https://arxiv.org/abs/2102.09672)",
 }
 GUIDANCE_HELP = "s = 0: unconditional, s = 1: conditional, s > 1: pushed further toward the class"
+# diffusers' beta_schedule names, as the page says them
+SCHEDULE_NAMES = {"squaredcos_cap_v2": "cosine", "linear": "linear", "scaled_linear": "scaled linear"}
+
+
+# --------------------------------------------------------------------------------------
+#                                   Model facts, read from the shipped files
+# --------------------------------------------------------------------------------------
+
+def _schedule_name(config: dict) -> str:
+    """A DDPM config's schedule in words: 'cosine', or 'linear 0.0001..0.02' with its betas."""
+    kind = config.get("beta_schedule")
+    name = SCHEDULE_NAMES.get(kind, str(kind))
+    if kind in ("linear", "scaled_linear"):
+        return f"{name} {config['beta_start']:g}..{config['beta_end']:g}"
+    return name
+
+
+def _parameterisation(prediction_type: str | None) -> str:
+    """What the model's output is, from its scheduler config's ``prediction_type``."""
+    return {
+        "v_prediction": f"it predicts v = √ᾱ·ε − √(1−ᾱ)·x₀, {PAPERS['v']}",
+        "sample": f"it predicts the clean image x₀ itself, {PAPERS['x']}",
+        "epsilon": f"it predicts the noise ε, {PAPERS['ddpm']}",
+    }.get(prediction_type, "its scheduler config does not say what it predicts")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
+def _training(m: dict) -> str:
+    """How the model was trained, as far as metrics.json records it: steps, wall time, threads, machine.
+    What is not recorded is not claimed."""
+    text = f" for {m['train_steps']:,} steps" if "train_steps" in m else ""
+    if "train_wall_seconds" in m:
+        text += f" in {_duration(m['train_wall_seconds'])} of wall time"
+    if "hardware" in m:
+        text += f" on {m['hardware']}"
+    if "torch_threads" in m:
+        text += f" with {m['torch_threads']} torch threads"
+    return text
+
+
+def _model_line(f: dict) -> str:
+    """The embedded DiT: size, architecture, training and output, every figure from its files."""
+    if not f:
+        return f"The embedded model `{TINY_MODEL}` is not trained yet: `python -m shared.training {TINY_MODEL}`."
+    m = f["metrics"]
+    params = f" of {m['parameters'] / 1e6:.2f}M parameters" if "parameters" in m else ""
+    return (f"The embedded model, `{TINY_MODEL}`, is a tiny DiT{params} trained here on shapes{_training(m)}, in "
+            f"pixel space: {f['size']}×{f['size']}×{f['channels']} images cut into {f['patch']}×{f['patch']} "
+            f"patches, {f['grid']}×{f['grid']} = {f['tokens']} tokens, width {f['width']}, "
+            f"{f['blocks']} blocks; {_parameterisation(f['prediction_type'])}.")
+
+
+def _quality_note(f: dict) -> str:
+    """How often the embedded model draws the class it was asked for, and which judge said so (metrics.json)."""
+    m = f.get("metrics", {}) if f else {}
+    if "class_accuracy" not in m:
+        return ""
+    judge = f"the judge, {m['judge']}," if m.get("judge") else "a shapes classifier"
+    unguided = (f"{m['class_accuracy_guidance0']:.1%} without guidance; " if "class_accuracy_guidance0" in m
+                else "")
+    scheduler = f"{m['scheduler']} " if "scheduler" in m else ""
+    return (f"\n\n**How good is the tiny model?** Of {m['n']} samples ({m['steps']} {scheduler}"
+            f"steps, guidance {m['guidance']:g}), {judge} recognises the requested shape in "
+            f"**{m['class_accuracy']:.1%}** ({unguided}chance is {1 / f['classes']:.0%}). "
+            "Expect ragged corners and the odd blob. "
+            f"Measured by `python -m shared.models eval {TINY_MODEL}`.")
+
+
+def _intro(f: dict) -> str:
+    return (
+        f"# {TUTORIAL.emoji} {TUTORIAL.title}\n"
+        f"A Diffusion Transformer ({PAPERS['dit']}) turns noise into an image over a few dozen steps. "
+        "Step through it: at every step the transformer looks at x_t and predicts either the noise ε̂ or the "
+        "clean image x̂₀ (each gives the other: x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t), and a scheduler moves x_t "
+        f"toward x̂₀. {_model_line(f)} With network, the real DiT-XL/2 runs the same loop on VAE latents."
+        + _quality_note(f)
+    )
+
+
+def _model_choices(f: dict) -> list[tuple[str, str]]:
+    tiny = f"{TINY_MODEL} (trained here: {f['size']}x{f['size']} pixels, patch {f['patch']})" if f else TINY_MODEL
+    return [(tiny, TINY_MODEL), ("facebook/DiT-XL-2-256 (Hub: 256 px ImageNet via SD-VAE latents)", XL_MODEL)]
 
 
 # --------------------------------------------------------------------------------------
 #                                   Text and figures
 # --------------------------------------------------------------------------------------
 
-def _frame_markdown(f: compute.Frame) -> str:
+def _frame_markdown(f: Frame) -> str:
     g = f.guidance
     snr = f.alpha_bar / (1 - f.alpha_bar)
     return (
@@ -54,15 +161,17 @@ def _frame_markdown(f: compute.Frame) -> str:
     )
 
 
-def _panels(f: compute.Frame):
+def _panels(f: Frame):
     return f.x_t, f.eps, f.x0, f.x_next, _frame_markdown(f)
 
 
-def _timeline(state: compute.StepperState) -> list[tuple]:
+def _timeline(state: StepperState) -> list[tuple]:
     return [(f.x_next, f"{f.index}: t={f.t:g}") for f in state.frames]
 
 
 def _schedule_figure(curves: dict[str, dict], t: int | None = None) -> Figure:
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(9, 3.4), layout="constrained")
     left, right = fig.subplots(1, 2)
     for name, c in curves.items():
@@ -81,6 +190,8 @@ def _schedule_figure(curves: dict[str, dict], t: int | None = None) -> Figure:
 
 
 def _adaln_figure(mod: dict) -> Figure:
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(9, 3.2), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, j, title in ((axes[0], 2, "gate_msa (attention)"), (axes[1], 5, "gate_mlp (MLP)")):
@@ -94,6 +205,8 @@ def _adaln_figure(mod: dict) -> Figure:
 
 
 def _tokens_figure(tokens: np.ndarray, p: int) -> Figure:
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(9, 2.6), layout="constrained")
     ax = fig.subplots()
     ax.imshow(tokens.T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
@@ -107,23 +220,48 @@ def _tokens_figure(tokens: np.ndarray, p: int) -> Figure:
 #                                   Handlers
 # --------------------------------------------------------------------------------------
 
-def _controls(class_label, steps, guidance_scale, seed, scheduler, model):
-    return (model or compute.TINY_MODEL, class_label, as_int(steps, "steps"), guidance_scale,
-            as_int(seed, "seed"), scheduler)
+_LOADED: set[str] = set()  # models this process has loaded (so only the first call says "loading")
 
 
-def _same_controls(state: compute.StepperState | None, controls) -> bool:
+def _compute(model: str = TINY_MODEL, progress: gr.Progress | None = None):
+    """compute.py with ``model`` loaded. The first call imports torch and diffusers and reads the weights
+    (seconds), so it reports progress; later calls find both cached. A relative import: an exported Space
+    has this package at its top level, not under spaces/."""
+    if model not in _LOADED and progress is not None:
+        progress(0, desc=f"loading {model} (first use only)")
+    from . import compute
+
+    compute.load_model(model)
+    _LOADED.add(model)
+    return compute
+
+
+def _controls(class_label, steps, guidance_scale, seed, scheduler, model) -> tuple:
+    """The validated controls, in compute.start's order; checked before any model is loaded."""
+    return (model or TINY_MODEL, class_label, check_steps(steps), check_guidance(guidance_scale),
+            check_seed(seed), check_scheduler(scheduler))
+
+
+def _same_controls(state: StepperState | None, controls: tuple) -> bool:
     if state is None:
         return False
-    model, class_label, steps, guidance, seed, scheduler = controls
-    return (state.model, state.class_label, state.steps, state.guidance, state.seed, state.scheduler_name) == (
-        model, class_label, steps, compute.check_guidance(guidance), seed, scheduler)
+    model, class_label, *rest = controls
+    # an ImageNet class arrives as its number ("207") and is stored by name
+    same_class = class_label in (state.class_label, str(state.class_id))
+    return same_class and (state.model, state.steps, state.guidance, state.seed, state.scheduler_name) == (
+        model, *rest)
+
+
+def _frame_slider(state: StepperState, value: int) -> gr.Slider:
+    return gr.Slider(minimum=1, maximum=max(2, len(state.frames)), value=value)
 
 
 @user_errors
-def reset(class_label, steps, guidance_scale, seed, scheduler, model):
+def reset(class_label, steps, guidance_scale, seed, scheduler, model, progress=gr.Progress()):
     """Draw x_T from the seed; show it and clear the timeline."""
-    state = compute.start(*_controls(class_label, steps, guidance_scale, seed, scheduler, model))
+    controls = _controls(class_label, steps, guidance_scale, seed, scheduler, model)
+    compute = _compute(controls[0], progress)
+    state = compute.start(*controls)
     x_T = compute.picture(state.scheduler.scale_model_input(state.x, state.scheduler.timesteps[0])[0], "noise")
     info = (f"x_T ~ N(0, I) drawn from seed {state.seed}; {state.steps} {state.scheduler_name} steps ahead, "
             f"guidance s = {state.guidance:g}. Press **Step**.")
@@ -131,32 +269,34 @@ def reset(class_label, steps, guidance_scale, seed, scheduler, model):
 
 
 @gpu(duration=60)
-def _one_step(state):
+def _one_step(state: StepperState):
+    from . import compute  # the state alone crosses into the GPU worker on ZeroGPU
+
     return compute.step(state)
 
 
 @user_errors
-def step_once(class_label, steps, guidance_scale, seed, scheduler, model, state):
+def step_once(class_label, steps, guidance_scale, seed, scheduler, model, state, progress=gr.Progress()):
     """One denoising step (a new trajectory starts when the controls changed)."""
     controls = _controls(class_label, steps, guidance_scale, seed, scheduler, model)
+    compute = _compute(controls[0], progress)
     if not _same_controls(state, controls):
         state = compute.start(*controls)
     frame = _one_step(state)
-    return (state, *_panels(frame), _timeline(state),
-            gr.Slider(minimum=1, maximum=max(2, len(state.frames)), value=frame.index))
+    return (state, *_panels(frame), _timeline(state), _frame_slider(state, frame.index))
 
 
 @user_errors
 def run_to_end(class_label, steps, guidance_scale, seed, scheduler, model, state, progress=gr.Progress()):
     """Stream every remaining step into the panels and the timeline."""
     controls = _controls(class_label, steps, guidance_scale, seed, scheduler, model)
+    compute = _compute(controls[0], progress)
     if not _same_controls(state, controls) or state.done:
         state = compute.start(*controls)
     every = max(1, state.steps // 25)  # refresh the timeline about 25 times, whatever the step count
     for frame in progress.tqdm(compute.run_to_end(state), total=state.steps - state.index, desc="denoising"):
         timeline = _timeline(state) if frame.index % every == 0 or state.done else gr.skip()
-        yield (state, *_panels(frame), timeline,
-               gr.Slider(minimum=1, maximum=max(2, len(state.frames)), value=frame.index))
+        yield (state, *_panels(frame), timeline, _frame_slider(state, frame.index))
 
 
 @user_errors
@@ -164,20 +304,20 @@ def show_frame(index, state):
     """Scrub the timeline: the four panels of a stored step."""
     if state is None or not state.frames:
         raise ValueError("no steps yet: press Step or Run to end first")
-    index = as_int(index, "frame")
-    if not 1 <= index <= len(state.frames):
-        raise ValueError(f"frame must be from 1 to {len(state.frames)}, got {index}")
+    index = validate.integer(index, "frame", 1, len(state.frames))
     return _panels(state.frames[index - 1])
 
 
 @gpu(duration=120)
 @user_errors
 def dit_stepper_sample(class_label: str, steps: int, guidance_scale: float, seed: int, scheduler: str,
-                       model: str = compute.TINY_MODEL):
+                       model: str = TINY_MODEL, progress=gr.Progress()):
     """The final image for (class, steps, guidance, seed, scheduler); deterministic for a seed."""
-    model, class_label, steps, guidance_scale, seed, scheduler = _controls(
-        class_label, steps, guidance_scale, seed, scheduler, model)
-    return compute.sample(class_label, steps, guidance_scale, seed, scheduler, model)
+    controls = _controls(class_label, steps, guidance_scale, seed, scheduler, model)
+    model, class_label, steps, guidance_scale, seed, scheduler = controls
+    compute = _compute(model, progress)
+    return compute.sample(class_label, steps, guidance_scale, seed, scheduler, model,
+                          on_step=lambda i, n: progress(i / n, desc=f"denoising: step {i} / {n}"))
 
 
 @gpu(duration=240)
@@ -186,42 +326,52 @@ def compare_guidance(class_label, steps, guidance_scale, seed, scheduler, model,
     """The same seed at guidance 0, 1 and the chosen scale."""
     model, class_label, steps, guidance_scale, seed, scheduler = _controls(
         class_label, steps, guidance_scale, seed, scheduler, model)
-    progress(0, desc="sampling at three guidance scales")
-    row = compute.guidance_row(class_label, steps, guidance_scale, seed, scheduler, model)
+    compute = _compute(model, progress)
+    runs = len(compute.guidance_scales(guidance_scale))
+    done = {"steps": 0}
+
+    def on_step(s: float, i: int, n: int) -> None:
+        done["steps"] += 1
+        progress(done["steps"] / (runs * n), desc=f"s = {s:g}: step {i} / {n}")
+
+    row = compute.guidance_row(class_label, steps, guidance_scale, seed, scheduler, model, on_step)
     return [(img, f"s = {s:g}") for s, img in row]
 
 
-def _schedule_curves(model: str) -> dict[str, dict]:
-    _, parts = compute.load_model(compute.TINY_MODEL)
-    curves = {"dit-tiny-shapes (cosine)": compute.schedule_curves(parts.scheduler_config),
-              "DiT-XL/2 (linear 1e-4..0.02)": compute.schedule_curves(compute.DIT_XL2_SCHEDULE)}
-    return curves
+def _schedule_curves(compute, tiny_config: dict) -> dict[str, dict]:
+    """ᾱ_t and SNR of the tiny model's schedule (from its scheduler config) and of DiT-XL/2's (the paper's)."""
+    xl = compute.DIT_XL2_SCHEDULE
+    return {f"{TINY_MODEL} ({_schedule_name(tiny_config)})": compute.schedule_curves(tiny_config),
+            f"DiT-XL/2 ({_schedule_name(xl)})": compute.schedule_curves(xl)}
 
 
 @user_errors
-def forward(image, t, seed):
+def forward(image, t, seed, progress=gr.Progress()):
     """Noise the image to step t with the tiny model's schedule; the schedule plot."""
-    t, seed = as_int(t, "t"), as_int(seed, "seed")
-    _, parts = compute.load_model(compute.TINY_MODEL)
-    n = compute.forward_noise(image, t, seed, parts.scheduler_config)
+    compute = _compute(TINY_MODEL, progress)
+    transformer, parts = compute.load_model(TINY_MODEL)
+    n = compute.forward_noise(image, t, seed, parts.scheduler_config, transformer.config.sample_size)
     info = (f"x_t = √ᾱ_t·x_0 + √(1−ᾱ_t)·ε with t = {n.t}: ᾱ_t = {n.alpha_bar:.4g}, "
             f"√ᾱ_t = {n.alpha_bar ** 0.5:.4f}, √(1−ᾱ_t) = {(1 - n.alpha_bar) ** 0.5:.4f}, SNR = {n.snr:.4g}")
     strip = [(img, f"t = {tt}") for tt, img in n.strip]
-    return n.x0, n.noise, n.x_t, info, strip, _schedule_figure(_schedule_curves(compute.TINY_MODEL), t)
+    return n.x0, n.noise, n.x_t, info, strip, _schedule_figure(_schedule_curves(compute, parts.scheduler_config), n.t)
 
 
 @user_errors
 def architecture(class_label, seed, model, progress=gr.Progress()):
     """Patchify a real shape, check the patch embedding two ways, adaLN-Zero per block, and the cost table."""
-    seed = compute.check_seed(as_int(seed, "seed"))
-    transformer, parts = compute.load_model(compute.TINY_MODEL)  # the trained tiny model is the one dissected
-    if model == compute.XL_MODEL:
+    import pandas as pd
+
+    seed = check_seed(seed)
+    compute = _compute(TINY_MODEL, progress)
+    transformer, parts = compute.load_model(TINY_MODEL)  # the trained tiny model is the one dissected
+    if model == XL_MODEL:
         class_label = parts.class_names[0]
     cls = compute.class_index(class_label, parts.class_names)
     size, p = transformer.config.sample_size, transformer.config.patch_size
     colour = list(COLORS)[seed % len(COLORS)]
     image, _ = sample_image(parts.class_names[cls], colour, size, seed)  # a real render of the class
-    x = compute.image_to_tensor(image, size)  # (3, 32, 32)
+    x = compute.image_to_tensor(image, size)  # (3, size, size)
     emb = compute.patch_embedding(transformer, x)
     grid = compute.patch_grid(compute.picture(x, "image"), p, size)
     diff = float((emb["by_linear"] - emb["by_conv"]).abs().max())
@@ -232,17 +382,19 @@ def architecture(class_label, seed, model, progress=gr.Progress()):
         f"max |difference| = {diff:.2e}. A fixed 2-D sin-cos table is added for position, as in DiT."
     )
     progress(0.3, desc="adaLN-Zero modulation")
-    ts = [999, 750, 500, 250, 100, 0]
+    T = parts.scheduler_config["num_train_timesteps"]
+    ts = sorted({T - 1, 3 * T // 4, T // 2, T // 4, T // 10, 0}, reverse=True)  # 999, 750, 500, 250, 100, 0
     mod = compute.adaln_modulation(transformer, cls, ts)
     progress(0.6, desc="counting parameters and MACs")
     rows = []
-    for name, cfg in (("dit-tiny-shapes", compute.tiny_config()), ("DiT-XL/2, 256 px", compute.DIT_XL2_CONFIG)):
+    for name, cfg in ((TINY_MODEL, compute.tiny_config()), ("DiT-XL/2, 256 px", compute.DIT_XL2_CONFIG)):
         r = compute.count_macs(cfg)
         rows.append([name, r["input"], r["patch_size"], r["tokens"], r["width"], r["layers"],
                      f"{r['params_shared_embedders'] / 1e6:.3f} M", f"{r['params'] / 1e6:.3f} M",
                      f"{r['macs_shared_embedders'] / 1e9:.4f}", f"{r['macs'] / 1e9:.4f}"])
-    table = {"headers": ["model", "input", "patch", "tokens", "width", "blocks", "params (DiT counting)",
-                         "params (diffusers)", "GMACs / forward (DiT)", "GMACs (diffusers)"], "data": rows}
+    table = pd.DataFrame(rows, columns=["model", "input", "patch", "tokens", "width", "blocks",
+                                        "params (DiT counting)", "params (diffusers)", "GMACs / forward (DiT)",
+                                        "GMACs (diffusers)"])
     return grid, _tokens_figure(emb["tokens"].numpy(), p), embed_md, _adaln_figure(mod), table
 
 
@@ -250,59 +402,24 @@ def architecture(class_label, seed, model, progress=gr.Progress()):
 #                                   Page
 # --------------------------------------------------------------------------------------
 
-def _tiny_size() -> int:
-    """The embedded DiT's image side, from its config (sample_size: pixels in pixel space)."""
-    path = local_path(compute.TINY_MODEL) / "config.json"
-    return json.loads(path.read_text())["sample_size"] if path.is_file() else 32
-
-
-def _parameterisation() -> str:
-    """What the embedded model's output is, from its scheduler config (read at build; no model load)."""
-    path = local_path(compute.TINY_MODEL) / "scheduler" / "scheduler_config.json"
-    kind = json.loads(path.read_text()).get("prediction_type") if path.is_file() else None
-    return {
-        "v_prediction": f"it predicts v = √ᾱ·ε − √(1−ᾱ)·x₀, {PAPERS['v']}",
-        "sample": f"it predicts the clean image x₀ itself, {PAPERS['x']}",
-        "epsilon": f"it predicts the noise ε, {PAPERS['ddpm']}",
-    }.get(kind, "trained here")
-
-
-def _quality_note() -> str:
-    """How often the embedded model draws the class it was asked for, from its model card's metrics."""
-    m = shipped_metrics(compute.TINY_MODEL)
-    if not m or "class_accuracy" not in m:
-        return ""
-    return (f"\n\n**How good is the tiny model?** Of {m['n']} samples ({m['steps']} {m.get('scheduler', 'DDIM')} steps, guidance "
-            f"{m['guidance']:g}), the shapes classifier `vit-tiny-shapes` recognises the requested shape in "
-            f"**{m['class_accuracy']:.0%}** ({m['class_accuracy_guidance0']:.0%} without guidance; chance is "
-            f"{1 / len(SHAPES):.0%}). It is a 2M-parameter model trained on a 2-core CPU, so "
-            "expect ragged corners and the odd blob. Measured by `python -m shared.models eval dit-tiny-shapes`.")
-
-
 def build() -> gr.Blocks:
+    facts = tiny_facts()  # the embedded model's config, scheduler config and metrics (JSON; no torch)
+    size = facts.get("size")
+    schedule = _schedule_name({"beta_schedule": facts.get("beta_schedule")})
+    cited = f" ({PAPERS['iddpm']})" if schedule == "cosine" else ""
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(
-            f"# {TITLE}\n"
-            f"A Diffusion Transformer ({PAPERS['dit']}) turns noise into an image over a few dozen steps. "
-            "Step through it: at every step the transformer looks at x_t and predicts either the noise ε̂ or the "
-            "clean image x̂₀ (each gives the other: x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t), and a scheduler moves x_t "
-            f"toward x̂₀. The embedded model is a tiny DiT trained here on {_tiny_size()}×{_tiny_size()} shapes "
-            f"(pixel space; {_parameterisation()}); with network, "
-            "the real DiT-XL/2 runs the same loop on VAE latents."
-            + _quality_note()
-        )
-        model_state = gr.State(compute.TINY_MODEL)  # the model of every event; hidden from the API
+        gr.Markdown(_intro(facts))
+        model_state = gr.State(TINY_MODEL)  # the model of every event; hidden from the API
         state = gr.State(None)  # this session's trajectory (never shared between users)
         with gr.Row():
-            model = gr.Dropdown(MODEL_CHOICES, value=compute.TINY_MODEL, label="model")
+            model = gr.Dropdown(_model_choices(facts), value=TINY_MODEL, label="model")
             class_label = gr.Dropdown(list(SHAPES), value="star", label="class")
-            scheduler = gr.Dropdown(list(compute.SCHEDULER_NAMES), value=compute.DEFAULT_SCHEDULER,
-                                    label="scheduler")
+            scheduler = gr.Dropdown(list(SCHEDULER_NAMES), value=DEFAULT_SCHEDULER, label="scheduler")
         with gr.Row():
-            steps = gr.Slider(1, compute.MAX_STEPS, value=25, step=1, label=f"steps (1–{compute.MAX_STEPS})")
-            guidance = gr.Slider(0, compute.MAX_GUIDANCE, value=3.0, step=0.5, label="guidance scale s",
+            steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label=f"steps (1–{MAX_STEPS})")
+            guidance = gr.Slider(0, MAX_GUIDANCE, value=DEFAULT_GUIDANCE, step=0.5, label="guidance scale s",
                                  info=GUIDANCE_HELP)
-            seed = gr.Number(value=0, precision=0, label="seed", minimum=0, maximum=compute.MAX_SEED)
+            seed = gr.Number(value=0, precision=0, label="seed", minimum=0, maximum=MAX_SEED)
         gr.Markdown(
             f"Schedulers are diffusers' own, rebuilt from the model's DDPM config: DDPM ({PAPERS['ddpm']}), "
             f"DDIM ({PAPERS['ddim']}), DPM-Solver++ ({PAPERS['dpm']}), Euler ({PAPERS['karras']}). "
@@ -324,7 +441,7 @@ def build() -> gr.Blocks:
                 x0 = gr.Image(label="predicted clean image x̂₀", type="pil", format="png", height=256)
                 x_next = gr.Image(label="x_{t-1} (after the step)", type="pil", format="png", height=256)
             info = gr.Markdown()
-            frame = gr.Slider(1, 25, value=1, step=1, label="timeline: show step")
+            frame = gr.Slider(1, DEFAULT_STEPS, value=1, step=1, label="timeline: show step")
             timeline = gr.Gallery(label="timeline (x after each step)", columns=10, height=260, format="png",
                                   object_fit="contain")
             final = gr.Image(label="sample (the endpoint dit_stepper_sample)", type="pil", format="png", height=256)
@@ -332,12 +449,14 @@ def build() -> gr.Blocks:
         with gr.Tab("Forward process"):
             gr.Markdown(
                 f"Noising is one formula ({PAPERS['ddpm']}): x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε, here with the tiny "
-                f"model's cosine schedule ({PAPERS['iddpm']}). The plot compares it with DiT-XL/2's linear one."
+                f"model's {schedule} schedule{cited}. The plot compares it with DiT-XL/2's linear one."
             )
             with gr.Row():
-                image = gr.Image(label=f"image (resized to {_tiny_size()}×{_tiny_size()})", height=256, type="pil")
+                resized = f" (resized to {size}×{size})" if size else ""
+                image = gr.Image(value=sample_examples()[0], label=f"image{resized}", height=256, type="pil")
                 with gr.Column():
-                    t_slider = gr.Slider(0, 999, value=500, step=1, label="timestep t")
+                    t_slider = gr.Slider(0, facts.get("train_timesteps", 1000) - 1, value=500, step=1,
+                                         label="timestep t")
                     # precision=None: gradio passes 2.5 through, and forward() refuses it (precision=0 would round it)
                     noise_seed = gr.Number(value=0, precision=None, step=1, label="noise seed")
                     noise_btn = gr.Button("Add noise", variant="primary")
@@ -349,6 +468,7 @@ def build() -> gr.Blocks:
             f_info = gr.Markdown()
             f_strip = gr.Gallery(label="the same x₀ and ε at several t", columns=8, height=180, format="png")
             f_plot = gr.Plot(label="noise schedule")
+            f_files = downloads()
 
         with gr.Tab("Guidance side by side"):
             gr.Markdown("The same seed, scheduler and steps at s = 0 (unconditional), s = 1 (conditional) and "
@@ -373,6 +493,7 @@ def build() -> gr.Blocks:
             embed_md = gr.Markdown()
             adaln_plot = gr.Plot(label="adaLN-Zero gates per block and timestep (your class)")
             cost = gr.Dataframe(label="parameters and multiply-accumulates per forward (batch 1)")
+            arch_files = downloads()
 
         gr.Examples([["star", 25, 3.0, 0, "DDIM"], ["circle", 50, 1.0, 7, "DPM-Solver++"],
                      ["cross", 25, 5.0, 3, "Euler"], ["triangle", 100, 3.0, 1, "DDPM"]],
@@ -380,7 +501,7 @@ def build() -> gr.Blocks:
 
         # ---- events ----
         def choose_model(name):
-            if name == compute.XL_MODEL:
+            if name == XL_MODEL:
                 return name, gr.Dropdown(choices=["207", "360", "387", "974", "88", "979"], value="207",
                                          allow_custom_value=True, label="ImageNet class id (0–999)")
             return name, gr.Dropdown(choices=list(SHAPES), value="star", allow_custom_value=False, label="class")
@@ -396,11 +517,14 @@ def build() -> gr.Blocks:
                    api_name=f"{SLUG}_run")
         raw_values(frame.release, show_frame, [frame, state], panels, api_name=f"{SLUG}_frame")
         raw_values(sample_btn.click, dit_stepper_sample, controls, final, api_name=f"{SLUG}_sample")
-        raw_values(noise_btn.click, forward, [image, t_slider, noise_seed], [f_x0, f_eps, f_xt, f_info, f_strip, f_plot],
-                   api_name=f"{SLUG}_forward")
+        # The plot and the table also come back as files (PNG, CSV): API callers get one more value, their paths.
+        forward_outs = [f_x0, f_eps, f_xt, f_info, f_strip, f_plot]
+        raw_values(noise_btn.click, with_downloads(forward, forward_outs), [image, t_slider, noise_seed],
+                   forward_outs + [f_files], api_name=f"{SLUG}_forward")
         raw_values(guide_btn.click, compare_guidance, controls, guide_gallery, api_name=f"{SLUG}_guidance")
-        raw_values(arch_btn.click, architecture, [class_label, seed, model_state],
-                   [grid, tokens, embed_md, adaln_plot, cost], api_name=f"{SLUG}_architecture")
+        arch_outs = [grid, tokens, embed_md, adaln_plot, cost]
+        raw_values(arch_btn.click, with_downloads(architecture, arch_outs), [class_label, seed, model_state],
+                   arch_outs + [arch_files], api_name=f"{SLUG}_architecture")
     return demo
 
 

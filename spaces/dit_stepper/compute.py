@@ -15,37 +15,42 @@ What the tutorial teaches, each computed live:
   whose shift, scale and gate come from the timestep + class embedding; parameters and
   multiply-accumulates per forward are counted on instantiated configs.
 
-Two models: ``dit-tiny-shapes`` (pixel space 32x32x3, trained here on shapes) and, with network,
-``facebook/DiT-XL-2-256`` (32x32x4 SD-VAE latents; x̂_0 is decoded through the VAE).
+Two models: ``dit-tiny-shapes`` (pixel space, trained here on shapes; sizes in its config.json) and,
+with network, ``facebook/DiT-XL-2-256`` (32x32x4 SD-VAE latents; x̂_0 is decoded through the VAE).
+Choices, limits and input checks live in ``options.py`` (torch-free, for the page's start-up).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from shared.diffusion import (
+from shared import validate
+from shared.diffusion import StepResult, guided_step, initial_noise, make_scheduler
+from shared.images import centre_square, to_tensor
+
+from .options import (  # re-exported (see __all__): callers use compute.TINY_MODEL, compute.check_steps...
     DEFAULT_SCHEDULER,
+    MAX_GUIDANCE,
+    MAX_SEED,
     MAX_STEPS,
-    SCHEDULERS,
-    StepResult,
-    guided_step,
-    initial_noise,
-    make_scheduler,
+    MODELS,
+    SCHEDULER_NAMES,
+    TINY_MODEL,
+    XL_MODEL,
+    check_guidance,
+    check_scheduler,
+    check_seed,
+    check_steps,
+    shipped_json,
 )
 
-TINY_MODEL = "dit-tiny-shapes"
-XL_MODEL = "facebook/DiT-XL-2-256"
-MODELS: tuple[str, ...] = (TINY_MODEL, XL_MODEL)
-SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
-DISPLAY_SIZE = 256  # 32x32 samples are shown upscaled with nearest neighbour (exact pixels)
-MAX_GUIDANCE = 20.0
-MAX_SEED = 2**31 - 1
+DISPLAY_SIZE = 256  # model-size samples are shown upscaled with nearest neighbour (exact pixels)
 
 # DiT-XL/2 at 256 px (Peebles & Xie, 2023, Table 1 and 4): 28 blocks, width 1152, 16 heads, patch 2 on a
 # 32x32x4 latent; it predicts the noise and a variance (out_channels 8); 1000 ImageNet classes.
@@ -66,8 +71,7 @@ def load_model(name: str):
     class_names. Loaded once per process and shared read-only by every session."""
     from shared.models import load
 
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {list(MODELS)}")
+    validate.choice(name, "model", MODELS)
     loaded = load(name)
     parts = loaded.processor
     if parts.vae is not None and parts.vae.device != loaded.model.device:
@@ -75,55 +79,17 @@ def load_model(name: str):
     return loaded.model, parts
 
 
-def check_steps(steps) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, (int, float)) or not float(steps).is_integer():
-        raise ValueError(f"steps must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
-    steps = int(steps)
-    if not 1 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be an integer from 1 to {MAX_STEPS}, got {steps}")
-    return steps
-
-
-def check_guidance(guidance) -> float:
-    """A finite scale in [0, MAX_GUIDANCE]; numeric strings count (JSON cannot carry NaN or inf,
-    so API clients send "nan" or "inf" as text)."""
-    if isinstance(guidance, str):
-        try:
-            guidance = float(guidance)
-        except ValueError:
-            pass
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)):
-        raise ValueError(f"guidance scale must be a number from 0 to {MAX_GUIDANCE:g}, got {guidance!r}")
-    guidance = float(guidance)
-    if not math.isfinite(guidance) or not 0 <= guidance <= MAX_GUIDANCE:
-        raise ValueError(f"guidance scale must be a finite number from 0 to {MAX_GUIDANCE:g}, got {guidance}")
-    return guidance
-
-
-def check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be from 0 to {MAX_SEED}, got {seed}")
-    return seed
-
-
-def check_scheduler(name) -> str:
-    if name not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {name!r}; choose one of {list(SCHEDULERS)}")
-    return name
-
-
 def class_index(class_label, class_names: tuple[str, ...]) -> int:
     """The class id of a name (or, for the 1000 ImageNet classes, of its number)."""
+    if len(class_names) <= 10:  # the shapes: the names are the choices
+        return class_names.index(validate.choice(class_label, "class", class_names))
     if isinstance(class_label, str) and class_label in class_names:
         return class_names.index(class_label)
-    if isinstance(class_label, str) and class_label.strip().isdigit() and len(class_names) > 10:
+    if isinstance(class_label, str) and class_label.strip().isdigit():
         idx = int(class_label)
         if idx < len(class_names):
             return idx
-    shown = list(class_names) if len(class_names) <= 10 else f"a name or a number 0-{len(class_names) - 1}"
-    raise ValueError(f"unknown class {class_label!r}; choose one of {shown}")
+    raise ValueError(f"unknown class {class_label!r}; choose a name or a number 0-{len(class_names) - 1}")
 
 
 # --------------------------------------------------------------------------------------
@@ -262,20 +228,30 @@ def final_image(state: StepperState) -> Image.Image:
     return state.frames[-1].x_next
 
 
-def sample(class_label: str, steps, guidance, seed, scheduler: str, model: str = TINY_MODEL) -> Image.Image:
-    """The final image of a full run; the same as the last frame of a stepped run with the same controls."""
+def sample(class_label: str, steps, guidance, seed, scheduler: str, model: str = TINY_MODEL,
+           on_step: Callable[[int, int], None] | None = None) -> Image.Image:
+    """The final image of a full run; the same as the last frame of a stepped run with the same controls.
+    ``on_step(i, steps)`` is called after each step (the page's progress bar)."""
     state = start(model, class_label, steps, guidance, seed, scheduler)
-    for _ in run_to_end(state):
-        pass
+    for frame in run_to_end(state):
+        if on_step is not None:
+            on_step(frame.index, frame.steps)
     return final_image(state)
 
 
-def guidance_row(class_label: str, steps, guidance, seed, scheduler: str, model: str = TINY_MODEL,
-                 ) -> list[tuple[float, Image.Image]]:
-    """The same seed at guidance 0 (unconditional), 1 (conditional, no guidance) and the chosen s."""
+def guidance_scales(guidance) -> list[float]:
+    """0 (unconditional), 1 (conditional, no guidance) and the chosen s, if it is neither."""
     guidance = check_guidance(guidance)
-    scales = [0.0, 1.0] + ([guidance] if guidance not in (0.0, 1.0) else [])
-    return [(s, sample(class_label, steps, s, seed, scheduler, model)) for s in scales]
+    return [0.0, 1.0] + ([guidance] if guidance not in (0.0, 1.0) else [])
+
+
+def guidance_row(class_label: str, steps, guidance, seed, scheduler: str, model: str = TINY_MODEL,
+                 on_step: Callable[[float, int, int], None] | None = None) -> list[tuple[float, Image.Image]]:
+    """The same seed at each of ``guidance_scales(guidance)``. ``on_step(s, i, steps)`` is called after
+    each step of each run."""
+    scales = guidance_scales(guidance)
+    return [(s, sample(class_label, steps, s, seed, scheduler, model,
+                       None if on_step is None else lambda i, n, s=s: on_step(s, i, n))) for s in scales]
 
 
 # --------------------------------------------------------------------------------------
@@ -307,23 +283,19 @@ class Noised:
 
 
 def image_to_tensor(image: Image.Image, size: int) -> torch.Tensor:
-    """RGB PIL -> (3, size, size) in [-1, 1] (centre crop to square, then box-filter resize)."""
-    w, h = image.size
-    side = min(w, h)
-    box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
-    arr = np.asarray(image.convert("RGB").crop(box).resize((size, size), Image.BOX), dtype=np.float32)
-    return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0  # (3, size, size)
+    """RGB PIL -> (3, size, size) in [-1, 1]: the centre square, box-filtered to the model's size, with
+    the normalisation the model was trained with (shared.images.to_tensor)."""
+    square = centre_square(image.convert("RGB")).resize((size, size), Image.BOX)
+    return to_tensor(np.array(square))[0]  # (3, size, size); a writable copy, as torch.from_numpy wants
 
 
-def forward_noise(image: Image.Image, t, seed, scheduler_config: dict, size: int = 32,
+def forward_noise(image: Image.Image, t, seed, scheduler_config: dict, size: int,
                   strip_ts: tuple[int, ...] = (0, 100, 250, 400, 550, 700, 850, 999)) -> Noised:
     """x_t = sqrt(ᾱ_t)·x_0 + sqrt(1 - ᾱ_t)·ε at the chosen t, and at several t with the same ε."""
     if image is None:
         raise ValueError("no image given: upload an image or pick a sample")
     ab = alphas_cumprod(scheduler_config)
-    if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < len(ab):
-        raise ValueError(f"t must be an integer from 0 to {len(ab) - 1}, got {t!r}")
-    seed = check_seed(seed)
+    t, seed = validate.integer(t, "t", 0, len(ab) - 1), check_seed(seed)
     x0 = image_to_tensor(image, size)  # (3, size, size)
     eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))  # (3, size, size)
 
@@ -459,20 +431,17 @@ def count_macs(config: dict, batch: int = 1) -> dict:
 
 def tiny_config() -> dict:
     """The tiny model's architecture, read from its config.json (no weights loaded)."""
-    import json
-
-    from shared.models import local_path
-
-    path = local_path(TINY_MODEL) / "config.json"
-    if not path.is_file():
-        raise ValueError(f"no {path}; retrain with `python -m shared.training {TINY_MODEL}`")
-    cfg = json.loads(path.read_text())
+    cfg = shipped_json("config.json")
+    if not cfg:
+        raise ValueError(f"{TINY_MODEL} has no config.json; train it with `python -m shared.training {TINY_MODEL}`")
     keys = ("num_attention_heads", "attention_head_dim", "in_channels", "out_channels", "num_layers",
             "sample_size", "patch_size", "num_embeds_ada_norm")
     return {k: cfg[k] for k in keys}
 
 
 __all__ = [
-    "DEFAULT_SCHEDULER", "MAX_STEPS", "MODELS", "SCHEDULER_NAMES", "Frame", "StepperState", "start", "step",
-    "run_to_end", "sample", "guidance_row", "forward_noise", "schedule_curves", "patchify", "count_macs",
+    "DEFAULT_SCHEDULER", "MAX_GUIDANCE", "MAX_SEED", "MAX_STEPS", "MODELS", "SCHEDULER_NAMES", "TINY_MODEL", "XL_MODEL",
+    "check_guidance", "check_scheduler", "check_seed", "check_steps",
+    "Frame", "StepperState", "start", "step", "run_to_end", "sample", "guidance_row", "forward_noise",
+    "schedule_curves", "patchify", "count_macs",
 ]

@@ -1,15 +1,20 @@
-"""The CLIP space's public endpoints through gradio_client, including every bad input the issue names."""
+"""The CLIP space's public endpoints through gradio_client, including every bad input the issue names,
+the files each event offers for download, and two clients at once."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from PIL import Image
 
 from shared.data.shapes import SHAPES, render, spec_at
 from shared.images import sample_paths
+from tests.serving import call_concurrently
 
 CLASSIFY = "/clip_zero_shot_classify"
 LABELS = ", ".join(SHAPES)
@@ -25,8 +30,13 @@ def _probabilities(result) -> dict[str, float]:
     return {c["label"]: c["confidence"] for c in result["confidences"]}
 
 
-def _classify(client, path, labels=LABELS, template=TEMPLATE):
+def _classify_with_files(client, path, labels=LABELS, template=TEMPLATE):
+    """(gr.Label value, paths of the downloadable files)."""
     return client.predict(handle_file(str(path)), labels, template, api_name=CLASSIFY)
+
+
+def _classify(client, path, labels=LABELS, template=TEMPLATE):
+    return _classify_with_files(client, path, labels, template)[0]
 
 
 @pytest.mark.parametrize("path", sample_paths(), ids=lambda p: p.stem)
@@ -82,17 +92,53 @@ def test_label_longer_than_context_is_truncated_not_refused(client):
 
 
 def test_batch_endpoint(client):
-    figure, summary, hard, gallery = client.predict(6, 0, "clip-tiny-shapes", api_name="/clip_zero_shot_batch")
+    figure, summary, hard, gallery, files = client.predict(6, 0, "clip-tiny-shapes", api_name="/clip_zero_shot_batch")
     assert "Symmetric InfoNCE loss" in summary
     assert len(gallery) == 6 and len(hard["data"]) == 5
-    with pytest.raises(AppError, match="minimum value 2|between 2 and 64"):  # the slider checks bounds itself
-        client.predict(1, 0, "clip-tiny-shapes", api_name="/clip_zero_shot_batch")
+
+
+@pytest.mark.parametrize("n, start, model, message", [
+    (1, 0, "clip-tiny-shapes", r"batch size must be an integer from 2 to 64, got 1"),
+    (2.5, 0, "clip-tiny-shapes", r"batch size must be an integer from 2 to 64, got 2.5"),
+    (4, "abc", "clip-tiny-shapes", r"start index must be an integer from 0 to 1000000, got 'abc'"),
+    (4, 0, "vit-tiny-shapes", r"unknown model 'vit-tiny-shapes'"),
+])
+def test_batch_refuses_bad_values_in_plain_words(client, n, start, model, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(n, start, model, api_name="/clip_zero_shot_batch")
 
 
 def test_locate_endpoint(client):
-    figure, note = client.predict(handle_file(str(sample_paths()[0])), "circle", TEMPLATE, "clip-tiny-shapes",
-                                  api_name="/clip_zero_shot_locate")
+    figure, note, files = client.predict(handle_file(str(sample_paths()[0])), "circle", TEMPLATE, "clip-tiny-shapes",
+                                         api_name="/clip_zero_shot_locate")
     assert "[CLS] cosine" in note
+    assert [Path(f).suffix for f in files] == [".png"] and Image.open(files[0]).format == "PNG"
+
+
+def test_batch_downloads_read_back_to_what_is_shown(client):
+    """The heatmap as a PNG and the hard-negatives table as a CSV with the rows the page shows."""
+    figure, summary, hard, gallery, files = client.predict(8, 3, "clip-tiny-shapes", api_name="/clip_zero_shot_batch")
+    by_suffix = {Path(f).suffix: f for f in files}
+    assert sorted(by_suffix) == [".csv", ".png"] and len(files) == 2
+    assert Image.open(by_suffix[".png"]).format == "PNG"
+    table = pd.read_csv(by_suffix[".csv"])
+    assert list(table.columns) == hard["headers"]
+    assert table.values.tolist() == hard["data"]
+
+
+def test_classify_download_is_the_probabilities_shown(client):
+    path = next(p for p in sample_paths() if p.stem.endswith("circle"))
+    shown, files = _classify_with_files(client, path)
+    assert [Path(f).suffix for f in files] == [".json"]
+    assert json.loads(Path(files[0]).read_text()) == pytest.approx(_probabilities(shown), abs=1e-6)
+
+
+def test_two_clients_at_once_each_get_their_own_answer(client, space_client):
+    """The hub's client and one on the space's own URL, released together, each with its own image."""
+    paths = [p for p in sample_paths() if p.stem.split("_")[-1] in ("star", "square")]
+    clients = [client, space_client("clip_zero_shot")]
+    results = call_concurrently([lambda c=c, p=p: _classify(c, p) for c, p in zip(clients, paths, strict=True)])
+    assert [_top(r) for r in results] == [p.stem.split("_")[-1] for p in paths]
 
 
 def test_hub_model_offline_gives_a_clear_error(client):

@@ -2,21 +2,23 @@
 
 The sample endpoint's argument order (class_label, steps, guidance_scale, seed, scheduler) is a
 contract. Every bad input the issue names comes back as a clear error, and a good call right
-after it still works (the server keeps serving).
+after it still works (the server keeps serving). The plots and the table come back as files too.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from shared.images import sample_paths
 from shared.models import available_offline
+from tests.serving import call_concurrently
 
 pytestmark = pytest.mark.skipif(not available_offline("dit-tiny-shapes"), reason="dit-tiny-shapes not trained")
 
@@ -44,21 +46,11 @@ def test_two_concurrent_clients_get_their_own_results(hub_url):
     """Two clients sample at once with different seeds; each gets what it gets when alone."""
     clients = [Client(hub_url, verbose=False) for _ in range(2)]
     seeds = (1, 2)
-    results: dict[int, np.ndarray] = {}
-    errors: list[BaseException] = []
 
-    def call(i: int) -> None:
-        try:
-            results[i] = _pixels(clients[i].predict("triangle", 12, 3.0, seeds[i], "DDPM", api_name=SAMPLE))
-        except BaseException as err:  # noqa: BLE001 - reported below
-            errors.append(err)
+    def call(i: int) -> np.ndarray:
+        return _pixels(clients[i].predict("triangle", 12, 3.0, seeds[i], "DDPM", api_name=SAMPLE))
 
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not errors, errors
+    results = call_concurrently([lambda i=i: call(i) for i in range(2)])
     assert not np.array_equal(results[0], results[1])
     for i in range(2):  # alone, afterwards: the same pictures
         alone = _pixels(clients[i].predict("triangle", 12, 3.0, seeds[i], "DDPM", api_name=SAMPLE))
@@ -72,12 +64,13 @@ def test_two_concurrent_clients_get_their_own_results(hub_url):
     (("hexagon", 10, 3.0, 0, "DDIM"), "unknown class"),
     (("star", 10, 3.0, 0, "PNDM"), "unknown scheduler"),
     # JSON has no NaN or inf, so an API client sends them as text
-    (("star", 10, "nan", 0, "DDIM"), "guidance scale must be a finite number"),
-    (("star", 10, "inf", 0, "DDIM"), "guidance scale must be a finite number"),
-    (("star", 10, "-inf", 0, "DDIM"), "guidance scale must be a finite number"),
-    (("star", 10, "lots", 0, "DDIM"), "guidance scale must be a number"),
-    (("star", 10, 3.0, 2.5, "DDIM"), "seed must be an integer"),
-    (("star", 10, 3.0, "abc", "DDIM"), "seed must be an integer"),
+    (("star", 10, "nan", 0, "DDIM"), "guidance scale must be a finite number from 0 to 20, got nan"),
+    (("star", 10, "inf", 0, "DDIM"), "guidance scale must be a finite number from 0 to 20, got inf"),
+    (("star", 10, "-inf", 0, "DDIM"), "guidance scale must be a finite number from 0 to 20, got -inf"),
+    (("star", 10, "lots", 0, "DDIM"), "guidance scale must be a finite number from 0 to 20, got 'lots'"),
+    (("star", 10, 3.0, 2.5, "DDIM"), "seed must be an integer from 0 to"),
+    (("star", 10, 3.0, "abc", "DDIM"), "seed must be an integer from 0 to"),
+    (("star", 2.5, 3.0, 0, "DDIM"), "steps must be an integer from 1 to 200, got 2.5"),
 ])
 def test_bad_inputs_then_the_server_keeps_serving(client, args, match):
     with pytest.raises(AppError, match=match):
@@ -98,3 +91,32 @@ def test_step_run_and_guidance_endpoints(space_client):
     assert [r["caption"] for r in row] == ["s = 0", "s = 1", "s = 5"]
     with pytest.raises(AppError, match="guidance"):
         c.predict("cross", 4, -1.0, 5, "DDIM", api_name="/dit_stepper_guidance")
+
+
+def test_forward_returns_the_schedule_plot_as_a_png(space_client):
+    c = space_client("dit_stepper")
+    x0, eps, x_t, info, strip, plot, files = c.predict(handle_file(str(sample_paths()[0])), 500, 0,
+                                                       api_name="/dit_stepper_forward")
+    assert "t = 500" in info and all(Path(p).is_file() for p in (x0, eps, x_t))
+    assert [Path(f).name for f in files] == ["noise-schedule.png"]
+    assert Image.open(files[0]).format == "PNG"
+    for bad in (2.5, 1000, "abc"):
+        with pytest.raises(AppError, match="t must be an integer from 0 to 999"):
+            c.predict(handle_file(str(sample_paths()[0])), bad, 0, api_name="/dit_stepper_forward")
+
+
+def test_architecture_downloads_read_back_to_what_is_shown(space_client):
+    """Both plots as PNGs, and the cost table as a CSV with the rows and headers the page shows."""
+    c = space_client("dit_stepper")
+    grid, tokens, embed_md, adaln, cost, files = c.predict("star", 0, api_name="/dit_stepper_architecture")
+    assert Path(grid).is_file() and "tokens" in embed_md
+    by_suffix: dict[str, list[str]] = {}
+    for f in files:
+        by_suffix.setdefault(Path(f).suffix, []).append(f)
+    assert sorted(by_suffix) == [".csv", ".png"] and len(by_suffix[".png"]) == 2 and len(by_suffix[".csv"]) == 1
+    for png in by_suffix[".png"]:
+        assert Image.open(png).format == "PNG"
+    table = pd.read_csv(by_suffix[".csv"][0], dtype=str)
+    assert list(table.columns) == cost["headers"]
+    assert len(table) == len(cost["data"]) == 2
+    assert table.values.tolist() == [[str(v) for v in row] for row in cost["data"]]

@@ -53,7 +53,7 @@ def test_exported_space_serves_the_same_endpoint(tmp_path):
         from gradio_client import Client, handle_file
 
         sample = next((out / "shared" / "samples").glob("*.png"))
-        _, stats = Client(url, verbose=False).predict(handle_file(str(sample)), 224, 16,
+        _, stats, _files = Client(url, verbose=False).predict(handle_file(str(sample)), 224, 16,
                                                       api_name="/patch_explorer_patchify")
         assert (stats["num_patches"], stats["seq_len"], stats["patch_dim"]) == (196, 197, 768)
     finally:

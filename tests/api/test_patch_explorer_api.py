@@ -1,11 +1,13 @@
 """The patch explorer's public API through gradio_client, on the hub and on the space's own URL.
 
 Every bad input the foundation issue names must come back as a clear error (AppError with
-our message), and a good call right after it must still work.
+our message), and a good call right after it must still work. Each endpoint that fills a table,
+plot or stats panel also returns the files a user downloads (last output).
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import struct
@@ -20,10 +22,12 @@ from PIL import Image
 
 from shared.images import sample_paths
 from shared.models import available_offline, local_path
+from tests.serving import call_concurrently
 
 PATCHIFY = "/patch_explorer_patchify"
 RANDOM = "seeded random (untrained)"
-TRAINED = "vit-tiny-shapes (trained here, P=8)"
+_CONFIG = local_path("vit-tiny-shapes") / "config.json"
+TRAINED = f"vit-tiny-shapes (trained here, P={json.loads(_CONFIG.read_text())['patch_size'] if _CONFIG.is_file() else 8})"
 VIT_B = "google/vit-base-patch16-224 (P=16, D=768; Hub)"
 
 
@@ -33,7 +37,7 @@ def sample():
 
 
 def _good_call(client, sample) -> None:
-    overlay, stats = client.predict(sample, 224, 16, api_name=PATCHIFY)
+    overlay, stats, _ = client.predict(sample, 224, 16, api_name=PATCHIFY)
     assert Path(overlay).is_file() and stats["num_patches"] == 196
 
 
@@ -101,7 +105,7 @@ def _mode_images(tmp: Path) -> dict[str, str]:
 def test_other_modes_are_converted_to_rgb(client, tmp_path):
     for mode, path in _mode_images(tmp_path).items():
         assert Image.open(path).mode.startswith(mode), mode
-        overlay, stats = client.predict(handle_file(path), 32, 4, api_name=PATCHIFY)
+        overlay, stats, _ = client.predict(handle_file(path), 32, 4, api_name=PATCHIFY)
         assert Image.open(overlay).mode == "RGB", mode
         assert (stats["num_patches"], stats["seq_len"], stats["patch_dim"]) == (64, 65, 48), mode
         assert "centre-cropped to 40x40" in stats["resize_note"], mode
@@ -112,7 +116,7 @@ def test_other_modes_are_converted_to_rgb(client, tmp_path):
 # --------------------------------------------------------------------------------------
 
 def test_patchify_224_16(client, sample):
-    overlay, stats = client.predict(sample, 224, 16, api_name=PATCHIFY)
+    overlay, stats, _ = client.predict(sample, 224, 16, api_name=PATCHIFY)
     assert (stats["grid_rows"], stats["grid_cols"]) == (14, 14)
     assert (stats["num_patches"], stats["seq_len"], stats["patch_dim"]) == (196, 197, 768)
     assert stats["cropped_pixels"] == 0
@@ -121,21 +125,24 @@ def test_patchify_224_16(client, sample):
 
 
 def test_patchify_indivisible_patch_says_what_is_cropped(client, sample):
-    _, stats = client.predict(sample, 224, 24, api_name=PATCHIFY)
+    _, stats, _ = client.predict(sample, 224, 24, api_name=PATCHIFY)
     assert (stats["grid_rows"], stats["num_patches"], stats["seq_len"], stats["patch_dim"]) == (9, 81, 82, 1728)
     assert stats["cropped_pixels"] == 8 and "dropped" in stats["crop_note"]
 
 
 @pytest.mark.parametrize("image_size,patch_size,word", [
-    (224, 0, "from 2 to the image size"),
-    (224, -16, "from 2 to the image size"),
-    (224, 225, "from 2 to the image size"),
-    (224, 3.5, "must be an integer"),
-    (224, "abc", "must be an integer"),
-    (0, 16, "from 8 to 1024"),
-    (1025, 16, "from 8 to 1024"),
-    (100000, 16, "from 8 to 1024"),
-    ("abc", 16, "must be an integer"),
+    (224, 0, "patch size must be an integer from 2 to 224, got 0"),
+    (224, -16, "patch size must be an integer from 2 to 224, got -16"),
+    (224, 225, "patch size must be an integer from 2 to 224, got 225"),
+    (32, 33, "patch size must be an integer from 2 to 32, got 33"),
+    (224, 3.5, "patch size must be an integer from 2 to 224, got 3.5"),
+    (224, "abc", "patch size must be an integer from 2 to 224, got 'abc'"),
+    (224, None, "patch size must be an integer"),
+    (0, 16, "image size must be an integer from 8 to 1024, got 0"),
+    (1025, 16, "image size must be an integer from 8 to 1024"),
+    (100000, 16, "image size must be an integer from 8 to 1024"),
+    ("abc", 16, "image size must be an integer from 8 to 1024, got 'abc'"),
+    ("nan", 16, "image size must be an integer"),
 ])
 def test_bad_numbers(client, sample, image_size, patch_size, word):
     with pytest.raises(AppError, match=word):
@@ -145,7 +152,7 @@ def test_bad_numbers(client, sample, image_size, patch_size, word):
 
 def test_space_on_its_own_url(space_client, sample):
     c = space_client("patch_explorer")
-    _, stats = c.predict(sample, 224, 16, api_name=PATCHIFY)
+    _, stats, _ = c.predict(sample, 224, 16, api_name=PATCHIFY)
     assert (stats["num_patches"], stats["seq_len"], stats["patch_dim"]) == (196, 197, 768)
     with pytest.raises(AppError, match="must be an integer"):
         c.predict(sample, 224, 3.5, api_name=PATCHIFY)
@@ -153,11 +160,43 @@ def test_space_on_its_own_url(space_client, sample):
 
 
 # --------------------------------------------------------------------------------------
+#                                   Downloads and concurrent clients
+# --------------------------------------------------------------------------------------
+
+def test_downloads_hold_what_the_page_shows(client, sample):
+    """Issue 14: the stats as JSON, the table as CSV (its rows are the rows shown), the plot as PNG."""
+    _, stats, files = client.predict(sample, 224, 24, api_name=PATCHIFY)
+    assert [Path(f).suffix for f in files] == [".json"]
+    assert json.loads(Path(files[0]).read_text()) == stats
+
+    _, _, table, files = client.predict(sample, 224, 24, 768, api_name="/patch_explorer_tokens")
+    assert [Path(f).suffix for f in files] == [".csv"]
+    with open(files[0], newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == table["headers"] and rows[1:] == table["data"] and len(rows) == 1 + 4  # 8, 16, 24 (yours), 32
+
+    *_, files = client.predict(sample, 224, 24, 768, 5, RANDOM, api_name="/patch_explorer_project")
+    assert [Path(f).suffix for f in files] == [".png"]
+    with Image.open(files[0]) as png:
+        png.load()
+        assert png.format == "PNG" and min(png.size) > 100
+
+
+def test_concurrent_clients_each_get_their_own_numbers_and_files(client, sample):
+    cases = [(224, 16), (224, 24), (64, 8), (100, 7)]
+    calls = [lambda s=s, p=p: client.predict(sample, s, p, api_name=PATCHIFY) for s, p in cases]
+    for (s, p), (overlay, stats, files) in zip(cases, call_concurrently(calls), strict=True):
+        assert (stats["image_size"], stats["patch_size"], stats["num_patches"]) == (s, p, (s // p) ** 2)
+        assert json.loads(Path(files[0]).read_text()) == stats
+        assert Image.open(overlay).size == (s * stats["overlay_scale"],) * 2
+
+
+# --------------------------------------------------------------------------------------
 #                                   The other endpoints
 # --------------------------------------------------------------------------------------
 
 def test_tokens(client, sample):
-    strip, numbers, table = client.predict(sample, 224, 16, 768, api_name="/patch_explorer_tokens")
+    strip, numbers, table, _ = client.predict(sample, 224, 16, 768, api_name="/patch_explorer_tokens")
     assert Path(strip).is_file()
     assert "**196**" in numbers and "**197**" in numbers and "**590,592**" in numbers
     rows = {r[0]: r for r in table["data"]}
@@ -165,20 +204,28 @@ def test_tokens(client, sample):
 
 
 def test_project(client, sample):
-    overlay, patch, plot, check = client.predict(sample, 224, 16, 768, 20, RANDOM, api_name="/patch_explorer_project")
+    overlay, patch, plot, check, _ = client.predict(sample, 224, 16, 768, 20, RANDOM,
+                                                    api_name="/patch_explorer_project")
     assert Path(overlay).is_file() and Path(patch).is_file()
     assert "row 1, column 6" in check and "max |difference|" in check
-    with pytest.raises(AppError, match="patch index must be from 0 to 195"):
-        client.predict(sample, 224, 16, 768, 196, RANDOM, api_name="/patch_explorer_project")
+    for index in (196, -1, 2.5, "x"):
+        with pytest.raises(AppError, match="patch index must be an integer from 0 to 195"):
+            client.predict(sample, 224, 16, 768, index, RANDOM, api_name="/patch_explorer_project")
+    with pytest.raises(AppError, match="unknown projection 'nope'"):
+        client.predict(sample, 224, 16, 768, 0, "nope", api_name="/patch_explorer_project")
 
 
 def test_positions(client):
-    plot, mosaic, text = client.predict("2D sin-cos", 14, 3, 4, 768, api_name="/patch_explorer_positions")
+    plot, mosaic, text, _ = client.predict("2D sin-cos", 14, 3, 4, 768, api_name="/patch_explorer_positions")
     assert Path(mosaic).is_file() and "neighbours" in text
     with pytest.raises(AppError, match="divisible by 4"):
         client.predict("2D sin-cos", 14, 3, 4, 770, api_name="/patch_explorer_positions")
-    with pytest.raises(AppError, match="row and column"):
+    with pytest.raises(AppError, match="row must be an integer from 0 to 7, got 8"):
         client.predict("1D sin-cos", 8, 8, 0, 768, api_name="/patch_explorer_positions")
+    with pytest.raises(AppError, match="grid must be an integer from 3 to 32, got 40"):
+        client.predict("1D sin-cos", 40, 0, 0, 768, api_name="/patch_explorer_positions")
+    with pytest.raises(AppError, match="unknown encoding '3D'"):
+        client.predict("3D", 8, 0, 0, 768, api_name="/patch_explorer_positions")
 
 
 @pytest.mark.skipif(available_offline("google/vit-base-patch16-224"), reason="ViT-B/16 is in the local cache")
@@ -192,19 +239,22 @@ def test_hub_model_offline_is_a_clear_error(client, sample):
 def test_model_endpoints(client, sample):
     config = json.loads((local_path("vit-tiny-shapes") / "config.json").read_text())
     p = config["patch_size"]
-    overlay, patch, plot, check = client.predict(sample, 32, p, 768, 3, TRAINED, api_name="/patch_explorer_project")
+    overlay, patch, plot, check, _ = client.predict(sample, 32, p, 768, 3, TRAINED, api_name="/patch_explorer_project")
     assert "trained vit-tiny-shapes projection (D = " in check
     with pytest.raises(AppError, match=f"{p}x{p} patches"):
         client.predict(sample, 224, 16, 768, 0, TRAINED, api_name="/patch_explorer_project")
-    _, _, text = client.predict("learned: " + TRAINED, 8, 2, 5, 768, api_name="/patch_explorer_positions")
+    _, _, text, _ = client.predict("learned: " + TRAINED, 8, 2, 5, 768, api_name="/patch_explorer_positions")
     assert "learned vit-tiny-shapes table" in text
     img, text = client.predict(TRAINED, "principal components", api_name="/patch_explorer_filters")
     assert Path(img).is_file() and "variance" in text
     base = config["image_size"]
-    plot, table, text = client.predict([base, base * 3 // 2], 100, api_name="/patch_explorer_transfer")
+    plot, table, text, files = client.predict([base, base * 3 // 2], 100, api_name="/patch_explorer_transfer")
     assert [r[0] for r in table["data"]] == [f"{base} px", f"{base * 3 // 2} px"] and f"at {base} px" in text
-    with pytest.raises(AppError, match="not in the list of choices"):
+    assert sorted(Path(f).suffix for f in files) == [".csv", ".png"]
+    with pytest.raises(AppError, match=r"unknown resolutions \[30\]"):
         client.predict([30], 100, api_name="/patch_explorer_transfer")
-    with pytest.raises(AppError, match="less than minimum value 50"):
+    with pytest.raises(AppError, match="choose at least 1 resolutions"):
+        client.predict([], 100, api_name="/patch_explorer_transfer")
+    with pytest.raises(AppError, match="number of test images must be an integer from 50 to 2000, got 10"):
         client.predict([base], 10, api_name="/patch_explorer_transfer")
     _good_call(client, sample)

@@ -1,11 +1,19 @@
-"""compute.py of the CLIP space, each checked against an independent computation.
+"""The CLIP space: compute.py checked against independent computations, and the page itself.
 
 Independent here means: HF's own ``CLIPModel`` forward (``logits_per_image``, ``return_loss``),
-plain numpy logsumexp, scipy, or a loop written in the test, never the code under test.
+plain numpy logsumexp, scipy, or a loop written in the test, never the code under test. The page's
+model facts are checked against the shipped config.json / metrics.json and the loaded model.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import gradio as gr
 import numpy as np
 import pytest
 import torch
@@ -15,8 +23,9 @@ from scipy.special import logsumexp, softmax
 from scipy.stats import entropy
 
 from shared.data.shapes import SHAPES, render, sample_image, spec_at
-from shared.models import load
+from shared.models import load, local_path
 from spaces.clip_zero_shot import compute
+from tests.serving import call_concurrently
 
 MODEL = "clip-tiny-shapes"
 LABELS = ", ".join(SHAPES)
@@ -88,6 +97,20 @@ def test_no_image_is_refused():
         compute.zero_shot(None, LABELS, "a {}", MODEL)
 
 
+@pytest.mark.parametrize("labels, templates, message", [
+    (5, "a {}", "labels must be text"),
+    (LABELS, ["a {}"], "templates must be text"),
+])
+def test_labels_and_templates_that_are_not_text_are_refused(star, labels, templates, message):
+    with pytest.raises(ValueError, match=message):
+        compute.zero_shot(star, labels, templates, MODEL)
+
+
+def test_unknown_model_is_refused_with_the_choices(star):
+    with pytest.raises(ValueError, match=r"unknown model 'vit-tiny-shapes'.*clip-tiny-shapes"):
+        compute.zero_shot(star, LABELS, "a {}", "vit-tiny-shapes")  # a registered model, but not a CLIP
+
+
 # --------------------------------------------------------------------------------------
 #                                   Zero-shot
 # --------------------------------------------------------------------------------------
@@ -96,8 +119,8 @@ def test_softmax_with_temperature_matches_scipy():
     cos = np.array([0.8, 0.3, 0.1, -0.2, -0.5])
     for t in (0.01, 0.07, 0.5, 1.0):
         np.testing.assert_allclose(compute.softmax_with_temperature(cos, t), softmax(cos / t), rtol=1e-12)
-    for bad in (0, -1, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="temperature"):
+    for bad in (0, -1, float("nan"), float("inf"), "abc", True):
+        with pytest.raises(ValueError, match="temperature τ must be a finite number greater than 0"):
             compute.softmax_with_temperature(cos, bad)
 
 
@@ -140,6 +163,17 @@ def test_text_cache(star):
     other = compute.zero_shot(star, "star, circle", "a photo of a {}", MODEL)
     assert (first.cached, again.cached, other.cached) == (False, True, False)
     np.testing.assert_array_equal(first.cosines, again.cosines)
+
+
+def test_text_cache_computes_once_for_simultaneous_callers():
+    """Four requests for the same labels at once: one computes, three wait and read its entry."""
+    compute.clear_text_cache()
+    labels, templates = ["star", "circle", "cross"], ["a photo of a {}", "a {}"]
+    results = call_concurrently([lambda: compute.text_embeddings(MODEL, labels, templates)] * 4)
+    assert sorted(r.cached for r in results) == [False, True, True, True]
+    for r in results[1:]:
+        assert torch.equal(r.embeddings, results[0].embeddings)
+    assert compute.text_embeddings(MODEL, labels, templates).cached
 
 
 def test_long_label_is_truncated_and_reported(clip, star):
@@ -193,10 +227,22 @@ def test_contrastive_batch_loss_matches_hf_and_numpy(clip):
     assert [(i, j) for _, i, j in best] == [(i, j) for i, j, _ in res.hard_negatives]
 
 
-@pytest.mark.parametrize("n, start", [(1, 0), (compute.MAX_BATCH + 1, 0), (4, -1)])
-def test_contrastive_batch_refuses(n, start):
-    with pytest.raises(ValueError, match="between"):
+@pytest.mark.parametrize("n, start, message", [
+    (1, 0, r"batch size must be an integer from 2 to 64, got 1"),
+    (65, 0, r"batch size must be an integer from 2 to 64, got 65"),
+    (2.5, 0, r"batch size must be an integer from 2 to 64, got 2.5"),
+    ("abc", 0, r"batch size must be an integer from 2 to 64, got 'abc'"),
+    (4, -1, r"start index must be an integer from 0 to 1000000, got -1"),
+    (4, float("nan"), r"start index must be an integer from 0 to 1000000, got nan"),
+])
+def test_contrastive_batch_refuses(n, start, message):
+    with pytest.raises(ValueError, match=message):
         compute.contrastive_batch(n, start, MODEL)
+
+
+def test_batch_accepts_the_numbers_an_api_client_sends():
+    """JSON carries 4 as 4.0 and some clients send text: both are the same batch as the integers."""
+    assert compute.batch_specs(4.0, "3") == [spec_at("test", 3 + i) for i in range(4)]
 
 
 # --------------------------------------------------------------------------------------
@@ -224,12 +270,8 @@ def test_patch_similarity_matches_manual_projection(clip, star):
 def test_patch_similarity_refuses_empty_label(star):
     with pytest.raises(ValueError, match="no label"):
         compute.patch_similarity(star, "  ", "a {}", MODEL)
-
-
-def test_center_square():
-    img = Image.fromarray(np.arange(6 * 10 * 3, dtype=np.uint8).reshape(6, 10, 3))  # 10 wide, 6 high
-    crop = compute.center_square(img)
-    np.testing.assert_array_equal(np.asarray(crop), np.asarray(img)[:, 2:8])
+    with pytest.raises(ValueError, match="label must be text, got int 5"):
+        compute.patch_similarity(star, 5, "a {}", MODEL)
 
 
 # --------------------------------------------------------------------------------------
@@ -267,3 +309,135 @@ def test_a_photo_of_a_cat_is_flagged():
     skimage_data = pytest.importorskip("skimage.data")
     cat = compute.zero_shot(Image.fromarray(skimage_data.chelsea()), LABELS, compute.DEFAULT_TEMPLATE)
     assert cat.ood.unusual and "unlike" in cat.ood.message and "5 shapes" in cat.ood.message
+
+
+# --------------------------------------------------------------------------------------
+#                                   The page (issue 14)
+# --------------------------------------------------------------------------------------
+
+HEAVY = ("torch", "transformers", "diffusers", "matplotlib", "scipy", "accelerate")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_building_the_page_imports_nothing_heavy():
+    """The hub imports app.py and calls build() at start-up (issue 14: start-up within 1.3x a bare gradio app)."""
+    code = ("import sys; import spaces.clip_zero_shot.app as a; a.build(); "
+            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.fixture(scope="module")
+def page():
+    from spaces.clip_zero_shot import app
+
+    return app.build()
+
+
+def _page_text(demo: gr.Blocks) -> str:
+    return "\n".join(b.value for b in demo.blocks.values()
+                     if isinstance(b, (gr.Markdown, gr.HTML)) and isinstance(b.value, str))
+
+
+def test_title_and_emoji_come_from_the_hub_registry(page):
+    from hub.registry import get
+
+    t = get("clip_zero_shot")
+    assert f"## {t.emoji} {t.title}" in _page_text(page)
+    assert page.title == t.title
+
+
+def test_the_page_states_the_shipped_model_facts(page, clip):
+    """Every number the page states about clip-tiny-shapes, against its config.json, metrics.json and weights."""
+    text = _page_text(page)
+    config = json.loads((local_path(MODEL) / "config.json").read_text())
+    metrics = json.loads((local_path(MODEL) / "metrics.json").read_text())
+    vision, txt = config["vision_config"], config["text_config"]
+
+    m = re.search(r"a ViT on (\d+) px images cut into (\d+) px patches \((\d+)×(\d+) grid \+ \[CLS\]\), "
+                  r"width (\d+), (\d+) layers", text)
+    assert m, text
+    image, patch, g1, g2, width, layers = map(int, m.groups())
+    assert (image, patch, width, layers) == (vision["image_size"], vision["patch_size"], vision["hidden_size"],
+                                             vision["num_hidden_layers"])
+    assert g1 == g2 == vision["image_size"] // vision["patch_size"]
+
+    m = re.search(r"Text tower: width (\d+), (\d+) layers, context (\d+) tokens", text)
+    assert m and tuple(map(int, m.groups())) == (txt["hidden_size"], txt["num_hidden_layers"],
+                                                 txt["max_position_embeddings"])
+
+    m = re.search(r"Joint embedding (\d+)-d; ([\d,]+) parameters", text)
+    model, _ = clip
+    assert m and int(m[1]) == config["projection_dim"]
+    assert int(m[2].replace(",", "")) == metrics["parameters"] == sum(p.numel() for p in model.parameters())
+
+    m = re.search(r"(\d+) colours × (\d+) shapes", text)
+    assert m and (int(m[1]), int(m[2])) == (metrics["colors"], len(SHAPES))
+
+    m = re.search(r"Trained in (\d+) min \((\d+) s of wall time\)", text)
+    assert m and (int(m[1]), int(m[2])) == (round(metrics["train_wall_seconds"] / 60),
+                                            round(metrics["train_wall_seconds"]))
+
+    m = re.search(r"right shape for ([\d.]+)% of (\d+) held-out renders", text)
+    assert m and float(m[1]) == pytest.approx(100 * metrics["zero_shot_shape_accuracy"], abs=0.05)
+    assert int(m[2]) == metrics["n"]
+
+    # the learned temperature, from the loaded model (and the model card's rounded value)
+    m = re.search(r"`clip-tiny-shapes` ended at s = ([\d.]+), τ = ([\d.]+)", text)
+    scale = model.logit_scale.exp().item()
+    assert m and float(m[1]) == pytest.approx(scale, abs=0.005) and float(m[2]) == pytest.approx(1 / scale, abs=5e-5)
+    assert float(m[1]) == pytest.approx(metrics["logit_scale"], abs=0.01)
+
+
+def test_the_temperature_paragraph_says_what_clip_section_2_5_says(page):
+    """§2.5 (Radford et al., 2021): "The learnable temperature parameter τ was initialized to the equivalent
+    of 0.07 from (Wu et al., 2018) and clipped to prevent scaling the logits by more than 100 which we found
+    necessary to prevent training instability." It says nothing of where the released models end."""
+    text = _page_text(page)
+    paragraph = next(p for p in text.split("\n") if p.startswith("**Temperature.**"))
+    assert '"to the equivalent of 0.07"' in paragraph
+    assert '"to prevent scaling the logits by more than 100"' in paragraph
+    assert "§2.5" in paragraph
+    for stale in ("released models end", "end at that limit", "τ = 0.01 ("):
+        assert stale not in text
+
+
+def test_the_space_readme_states_no_stale_fact():
+    readme = (ROOT / "spaces" / "clip_zero_shot" / "README.md").read_text()
+    params = json.loads((local_path(MODEL) / "metrics.json").read_text())["parameters"]
+    for m in re.finditer(r"(\d+(?:\.\d+)?)\s*([MK])-?parameter", readme):  # any count it states must be the model's
+        scale = 1e6 if m[2] == "M" else 1e3
+        assert float(m[1]) == pytest.approx(params / scale, abs=0.05), m[0]
+    flat = " ".join(readme.split())
+    assert "0.9M" not in flat and "released models end" not in flat
+    assert '"to the equivalent of 0.07"' in flat and '"to prevent scaling the logits by more than 100"' in flat
+
+
+def _primary_events(demo: gr.Blocks):
+    for fn in demo.fns.values():
+        for block_id, _ in fn.targets:
+            block = demo.blocks.get(block_id)
+            if isinstance(block, gr.Button) and block.variant == "primary":
+                yield block.value, fn
+
+
+def test_every_primary_button_works_with_the_page_defaults(page):
+    """What a user gets by clicking each primary button without touching anything: every output filled."""
+    events = dict(_primary_events(page))
+    assert set(events) == {"Classify", "Embed the batch", "Map the patches"}
+    for name, fn in events.items():
+        values = {c._id: c.value for c in page.blocks.values() if hasattr(c, "value")}
+        out = fn.fn(*[values[c._id] for c in fn.inputs])  # raw values, as raw_values wires them
+        assert len(out) == len(fn.outputs), name
+        for component, value in zip(fn.outputs, out, strict=True):
+            assert value is not None, (name, component.label)
+        files = out[-1]
+        assert files and all(Path(f).is_file() for f in files), name
+        for after in page.fns.values():  # the chained redraw after Classify
+            if after.trigger_after == fn._id:
+                state = {c._id: v for c, v in zip(fn.outputs, out, strict=True)}
+                args = [state.get(c._id, c.value) for c in after.inputs]
+                redrawn = after.fn(*args)
+                assert all(v is not None for v in redrawn), name
+                assert {Path(f).suffix for f in redrawn[-1]} == {".json", ".png", ".csv"}

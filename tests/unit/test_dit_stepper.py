@@ -1,21 +1,32 @@
-"""dit_stepper compute functions, each against an independent computation.
+"""dit_stepper compute functions, each against an independent computation, and the page's stated facts.
 
 The schedules are recomputed from their published formulas, one guided step is recomputed from
 two separate (unbatched) transformer calls, and the DiT-XL/2 cost is checked against the paper.
+Every model fact the page states is checked against the shipped config, scheduler config and metrics.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+import shared.diffusion
+from hub.registry import get as tutorial
+from shared.data.shapes import SHAPES
 from shared.diffusion import SCHEDULERS, guided_step, make_scheduler, to_eps_x0
-from shared.models import available_offline
-from spaces.dit_stepper import compute
+from shared.models import available_offline, local_path
+from spaces.dit_stepper import app, compute, options
+
+ROOT = Path(__file__).resolve().parents[2]
+WEIGHTS = local_path("dit-tiny-shapes")
 
 pytestmark = pytest.mark.skipif(not available_offline(compute.TINY_MODEL), reason="dit-tiny-shapes not trained")
 
@@ -175,8 +186,11 @@ def test_sample_equals_the_shared_batch_sampler(tiny):
 
 
 def test_guidance_row_has_0_1_and_the_chosen_scale():
-    row = compute.guidance_row("square", 5, 4.0, 2, "DDIM")
+    calls = []
+    row = compute.guidance_row("square", 5, 4.0, 2, "DDIM", on_step=lambda *a: calls.append(a))
     assert [s for s, _ in row] == [0.0, 1.0, 4.0]
+    assert calls == [(s, i, 5) for s in (0.0, 1.0, 4.0) for i in range(1, 6)]  # the page's progress bar
+    assert compute.guidance_scales(1) == [0.0, 1.0]
     assert np.array_equal(np.asarray(row[1][1]), np.asarray(compute.sample("square", 5, 1.0, 2, "DDIM")))
 
 
@@ -200,7 +214,7 @@ def test_forward_noise_is_the_ddpm_formula(tiny):
     _, parts = tiny
     arr = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     image = Image.fromarray(arr)
-    n = compute.forward_noise(image, 300, 9, parts.scheduler_config)
+    n = compute.forward_noise(image, 300, 9, parts.scheduler_config, 32)
     ab = _cosine_alpha_bar()[300]
     x0 = arr.astype(np.float64) / 127.5 - 1
     eps = torch.randn((3, 32, 32), generator=torch.Generator().manual_seed(9)).permute(1, 2, 0).double().numpy()
@@ -210,11 +224,19 @@ def test_forward_noise_is_the_ddpm_formula(tiny):
     assert np.abs(got - expected).max() <= 1
     assert n.alpha_bar == pytest.approx(ab, rel=1e-5) and n.snr == pytest.approx(ab / (1 - ab), rel=1e-4)
     assert np.array_equal(np.asarray(n.x0)[::8, ::8], arr)
-    for bad in (-1, 1000, 2.5):
-        with pytest.raises(ValueError, match="t must"):
-            compute.forward_noise(image, bad, 0, parts.scheduler_config)
+    for bad in (-1, 1000, 2.5, "abc"):
+        with pytest.raises(ValueError, match="t must be an integer from 0 to 999"):
+            compute.forward_noise(image, bad, 0, parts.scheduler_config, 32)
     with pytest.raises(ValueError, match="no image"):
-        compute.forward_noise(None, 10, 0, parts.scheduler_config)
+        compute.forward_noise(None, 10, 0, parts.scheduler_config, 32)
+
+
+def test_image_to_tensor_keeps_the_centre_square():
+    """A 40x32 image: the middle 32 columns, scaled to [-1, 1] as the model was trained (x/127.5 - 1)."""
+    arr = np.random.default_rng(1).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    x = compute.image_to_tensor(Image.fromarray(arr), 32)
+    expected = torch.from_numpy(arr[:, 4:36].astype(np.float32) / 127.5 - 1).permute(2, 0, 1)
+    torch.testing.assert_close(x, expected)
 
 
 # --------------------------------------------------------------------------------------
@@ -269,15 +291,133 @@ def test_tiny_cost_against_the_analytic_count():
     assert r["macs_attention"] == L * 2 * n * n * d
 
 
-def test_page_states_the_shipped_models_measured_quality():
-    """The intro quotes the class accuracy that training measured (metrics.json), not a typed-in figure."""
-    import json
+# --------------------------------------------------------------------------------------
+#                                   Inputs (shared/validate.py underneath)
+# --------------------------------------------------------------------------------------
 
-    from shared.models import local_path, shipped_metrics
-    from spaces.dit_stepper import app
+def test_the_torch_free_options_agree_with_shared_diffusion():
+    """options.py repeats shared/diffusion.py's scheduler names, limit and default (that module imports torch)."""
+    assert options.SCHEDULER_NAMES == tuple(shared.diffusion.SCHEDULERS)
+    assert options.MAX_STEPS == shared.diffusion.MAX_STEPS
+    assert options.DEFAULT_SCHEDULER == shared.diffusion.DEFAULT_SCHEDULER
 
-    metrics = json.loads((local_path("dit-tiny-shapes") / "metrics.json").read_text())
-    note = app._quality_note()
-    assert f"**{round(100 * metrics['class_accuracy'])}%**" in note
-    assert f"{metrics['n']} samples" in note
-    assert shipped_metrics("facebook/DiT-XL-2-256") is None  # Hub models have no card beside the code
+
+@pytest.mark.parametrize("check, good, bad, message", [
+    (options.check_steps, [(1, 1), (200.0, 200), ("7", 7)], [0, 201, 2.5, "abc", True, None],
+     "steps must be an integer from 1 to 200"),
+    (options.check_seed, [(0, 0), (2**31 - 1, 2**31 - 1)], [-1, 2**31, 1.5, "abc", False],
+     "seed must be an integer from 0 to"),
+    (options.check_guidance, [(0, 0.0), ("3.5", 3.5), (20, 20.0)], ["nan", "inf", float("nan"), -0.5, 20.5, "lots", True],
+     "guidance scale must be a finite number from 0 to 20"),
+    (options.check_scheduler, [("DDIM", "DDIM")], ["PNDM", None, ["DDIM"]], "unknown scheduler"),
+])
+def test_checks_name_the_input_and_what_is_allowed(check, good, bad, message):
+    for value, expected in good:
+        assert check(value) == expected
+    for value in bad:
+        with pytest.raises(ValueError, match=message):
+            check(value)
+
+
+# --------------------------------------------------------------------------------------
+#                                   The page: start-up and stated facts
+# --------------------------------------------------------------------------------------
+
+def test_building_the_page_imports_no_heavy_library():
+    """The hub builds every page at start-up (issue 14): no torch, diffusers or matplotlib then."""
+    code = ("import sys; import spaces.dit_stepper.app as a; a.build(); "
+            "print([m for m in ('torch', 'transformers', 'diffusers', 'matplotlib', 'scipy', 'accelerate') "
+            "if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def _page_text() -> str:
+    """Every Markdown/HTML text, component label and dropdown choice of the built page."""
+    import gradio as gr
+
+    parts = []
+    for block in app.build().blocks.values():
+        if isinstance(block, (gr.Markdown, gr.HTML)) and block.value:
+            parts.append(str(block.value))
+        if getattr(block, "label", None):
+            parts.append(str(block.label))
+        if isinstance(block, gr.Dropdown):
+            parts.extend(str(c[0]) for c in block.choices)
+    return "\n".join(parts)
+
+
+def test_the_page_states_the_shipped_models_facts():
+    """Each figure the page states about dit-tiny-shapes is what its shipped files say."""
+    cfg = json.loads((WEIGHTS / "config.json").read_text())
+    sched = json.loads((WEIGHTS / "scheduler" / "scheduler_config.json").read_text())
+    m = json.loads((WEIGHTS / "metrics.json").read_text())
+    text = _page_text()
+    s, p, c = cfg["sample_size"], cfg["patch_size"], cfg["in_channels"]
+    g = s // p
+    stated = [
+        f"{s}×{s}×{c} images", f"{p}×{p} patches", f"{g}×{g} = {g * g} tokens",
+        f"width {cfg['num_attention_heads'] * cfg['attention_head_dim']}", f"{cfg['num_layers']} blocks",
+        f"{s}x{s} pixels, patch {p}", f"resized to {s}×{s}",
+        f"{m['parameters'] / 1e6:.2f}M parameters", f"{m['train_steps']:,} steps",
+        {"sample": "predicts the clean image x₀", "epsilon": "predicts the noise ε", "v_prediction": "predicts v ="}[
+            sched["prediction_type"]],
+        # the measured quality, and which judge measured it
+        f"Of {m['n']} samples ({m['steps']} {m['scheduler']} steps, guidance {m['guidance']:g})",
+        f"the judge, {m['judge']},", f"**{100 * m['class_accuracy']:.1f}%**",
+        f"{100 * m['class_accuracy_guidance0']:.1f}% without guidance", f"chance is {100 / cfg['num_embeds_ada_norm']:.0f}%",
+    ]
+    missing = [fact for fact in stated if fact not in text]
+    assert not missing, missing
+    assert ("cosine schedule" in text) == (sched["beta_schedule"] == "squaredcos_cap_v2")
+    assert len(SHAPES) == cfg["num_embeds_ada_norm"]  # the class dropdown lists the model's classes
+
+
+def test_the_page_claims_nothing_the_files_do_not_record():
+    """Issue 14's stale facts: "a 2M-parameter model trained on a 2-core CPU" (the machine and the training
+    time are not in metrics.json) and a model that "predicts ε̂" (its scheduler config says otherwise)."""
+    m = json.loads((WEIGHTS / "metrics.json").read_text())
+    sched = json.loads((WEIGHTS / "scheduler" / "scheduler_config.json").read_text())
+    text = _page_text()
+    for stale in ("2M-parameter", "2-core", "CPU"):
+        assert stale not in text
+    if "train_wall_seconds" not in m:
+        assert " h of wall time" not in text and " min of wall time" not in text
+    if sched["prediction_type"] != "epsilon":
+        assert "predicts the noise" not in text
+
+
+def test_training_line_states_only_what_is_recorded():
+    assert app._training({"train_steps": 24000}) == " for 24,000 steps"
+    assert app._training({}) == ""
+    recorded = app._training({"train_steps": 32000, "train_wall_seconds": 4576.3, "torch_threads": 2})
+    assert recorded == " for 32,000 steps in 76 min of wall time with 2 torch threads"
+
+
+def test_shipped_parameter_count_is_the_models(tiny):
+    transformer, _ = tiny
+    m = json.loads((WEIGHTS / "metrics.json").read_text())
+    assert m["parameters"] == sum(p.numel() for p in transformer.parameters())
+
+
+def test_title_and_emoji_come_from_the_registry():
+    t = tutorial("dit_stepper")
+    assert app.TITLE == t.title
+    assert f"# {t.emoji} {t.title}" in _page_text()
+    readme = (ROOT / "spaces" / "dit_stepper" / "README.md").read_text()
+    front = readme.split("---\n")[1]
+    assert f"title: {t.title}\n" in front and f"emoji: {t.emoji}\n" in front
+    body = readme.split("---\n", 2)[2]
+    assert t.title not in body
+
+
+def test_step_continues_the_trajectory_until_a_control_changes():
+    """The page's Step: same controls, next step of the same state; another class (by name or by number,
+    as ImageNet ids arrive) or seed starts again."""
+    first = app.step_once("star", 3, 2.0, 1, "DDIM", compute.TINY_MODEL, None)
+    state = first[0]
+    second = app.step_once("star", 3, 2.0, 1, "DDIM", compute.TINY_MODEL, state)
+    assert second[0] is state and state.index == 2 and second[5].startswith("**step 2 / 3**")
+    assert app._same_controls(state, (compute.TINY_MODEL, str(state.class_id), 3, 2.0, 1, "DDIM"))
+    restarted = app.step_once("star", 3, 2.0, 2, "DDIM", compute.TINY_MODEL, state)
+    assert restarted[0] is not state and restarted[0].index == 1

@@ -1,14 +1,21 @@
-"""spaces/patch_explorer/compute.py, every function checked against an independent computation.
+"""spaces/patch_explorer: every compute function checked against an independent computation, and the page.
 
 Expected numbers come from the ViT paper (224/16 -> 196 patches of 768 values, ViT-B/16's
 patch embedding 768*768 + 768 parameters) or from straightforward re-implementations written
-here with loops (sin-cos tables, patch order, neighbour statistics). Tests that need the
-trained vit-tiny-shapes weights are marked ``needs_weights`` and skip without them.
+here with loops (sin-cos tables, patch order, neighbour statistics). The page's model facts are
+compared with the files shipped beside the weights. Tests that need the trained vit-tiny-shapes
+weights are marked ``needs_weights`` and skip without them.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,16 +77,21 @@ def test_indivisible_patch_size_is_floored_and_cropped():
     assert "8 pixel rows" in note and "216x216" in note and str(224 * 224 - 216 * 216) in note
 
 
-@pytest.mark.parametrize("size", [0, 7, 1025, -224, 3.5, "224", True, None])
+@pytest.mark.parametrize("size", [0, 7, 1025, -224, 3.5, "abc", "2.5e2", True, None, float("nan")])
 def test_bad_image_size(size):
-    with pytest.raises(ValueError, match="image size must be an integer"):
+    with pytest.raises(ValueError, match="image size must be an integer from 8 to 1024"):
         C.patch_grid(size, 4)
 
 
-@pytest.mark.parametrize("patch", [0, 1, -4, 225, 3.5, "16"])
+@pytest.mark.parametrize("patch", [0, 1, -4, 225, 3.5, "abc", False])
 def test_bad_patch_size(patch):
-    with pytest.raises(ValueError, match="patch size must be an integer"):
+    with pytest.raises(ValueError, match="patch size must be an integer from 2 to 224"):
         C.patch_grid(224, patch)
+
+
+def test_integral_values_from_json_and_text_are_accepted():
+    """A JSON client may send 224.0; a typed dropdown sends "224" (shared.validate accepts both)."""
+    assert C.patch_grid(224.0, "16").num_patches == C.patch_grid(224, 16).num_patches == 196
 
 
 def test_bad_width():
@@ -517,17 +529,202 @@ def test_trained_model_at_native_and_transferred_resolution(trained):
     assert rows[bigger]["accuracy_resized_to_base"] > moved
 
 
-@needs_weights
-def test_readme_states_the_shipped_models_size_patch_and_grid():
-    """The Space README is static text: its model facts must match the shipped config.json."""
-    import json
-    from pathlib import Path
+# --------------------------------------------------------------------------------------
+#                                   The page and the README
+# --------------------------------------------------------------------------------------
 
+SPACE = Path(C.__file__).parent
+ROOT = SPACE.parents[1]
+
+
+def _shipped() -> tuple[dict, dict]:
     from shared.models import local_path
 
-    config = json.loads((local_path("vit-tiny-shapes") / "config.json").read_text())
+    folder = local_path("vit-tiny-shapes")
+    return json.loads((folder / "config.json").read_text()), json.loads((folder / "metrics.json").read_text())
+
+
+def _page_text(demo) -> str:
+    """Everything a reader sees as text: Markdown and HTML, labels, info lines and choice labels."""
+    parts = []
+    for block in demo.blocks.values():
+        for attr in ("value", "label", "info"):
+            value = getattr(block, attr, None)
+            if isinstance(value, str):
+                parts.append(value)
+        for choice in getattr(block, "choices", None) or []:
+            parts.append(str(choice[0] if isinstance(choice, (tuple, list)) else choice))
+    return "\n".join(parts)
+
+
+def _sentences(text: str) -> list[str]:
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z*(\[`])", text)
+
+
+@pytest.fixture
+def fresh_options():
+    """options.tiny_config is cached; clear it around tests that change what it reads."""
+    from spaces.patch_explorer import options
+
+    options.tiny_config.cache_clear()
+    yield options
+    options.tiny_config.cache_clear()
+
+
+def _facts_stated(text: str) -> dict:
+    """Every model fact the page states, found by its wording (a reworded fact fails the test)."""
+    arch = re.findall(r"`vit-tiny-shapes`, a ViT trained from scratch in this project: (\d+) px images, "
+                      r"patch (\d+), grid (\d+)×(\d+), width (\d+), (\d+) layers, ([\d,]+) parameters", text)
+    return {
+        "architecture": arch,
+        "classes": re.findall(r"one of (\d+) classes \(([^)]*)\)", text),
+        "accuracy": re.findall(r"gets ([\d.]+)% of ([\d,]+) held-out test shapes", text),
+        "training": re.findall(r"training took (\d+) minutes \((\d+) process(?:es)? of (\d+) threads", text),
+        "choice patch": set(re.findall(r"vit-tiny-shapes \(trained here, P=(\d+)\)", text)),
+        "table grid": re.findall(r"vit-tiny-shapes' table is (\d+)x(\d+)", text),
+        "transfer": re.findall(r"trained at (\d+) px, g = (\d+)", text),
+        "resized to": set(re.findall(r"resized to (\d+) px", text)),
+        "patch of the transfer": re.findall(r"each (\d+)×(\d+) patch", text),
+        "offered sizes": re.findall(r"multiples of the patch size (\d+)", text),
+    }
+
+
+def _expected_facts(config: dict, metrics: dict) -> dict:
+    size, p = config["image_size"], config["patch_size"]
+    g = size // p
+    classes = [config["id2label"][k] for k in sorted(config["id2label"], key=int)]
+    return {
+        "architecture": [(str(size), str(p), str(g), str(g), str(config["hidden_size"]),
+                          str(config["num_hidden_layers"]), f"{metrics['parameters']:,}")],
+        "classes": [(str(len(classes)), ", ".join(classes))],
+        "accuracy": [(f"{100 * metrics['accuracy']:.1f}", f"{metrics['n']:,}")],
+        "training": [(str(round(metrics["train_wall_seconds"] / 60)), str(metrics["processes"]),
+                      str(metrics["torch_threads"]))],
+        "choice patch": {str(p)},
+        "table grid": [(str(g), str(g))],
+        "transfer": [(str(size), str(g))],
+        "resized to": {str(size)},
+        "patch of the transfer": [(str(p), str(p))],
+        "offered sizes": [str(p)],
+    }
+
+
+@needs_weights
+def test_every_model_fact_on_the_page_is_the_shipped_one(fresh_options):
+    from spaces.patch_explorer import app
+
+    config, metrics = _shipped()
+    assert _facts_stated(_page_text(app.build())) == _expected_facts(config, metrics)
+
+
+def test_the_page_states_the_facts_of_whatever_weights_are_shipped(fresh_options, monkeypatch, tmp_path):
+    """Facts read, never typed: a page built beside other weights files states their numbers and none
+    of the shipped model's."""
+    import shared.models
+    from spaces.patch_explorer import app
+
+    config = {"image_size": 96, "patch_size": 16, "hidden_size": 48, "num_hidden_layers": 3,
+              "id2label": {"0": "ring", "1": "bar", "2": "dot"}}
+    metrics = {"parameters": 12_345, "accuracy": 0.5, "n": 10, "train_wall_seconds": 600.0, "processes": 3,
+               "torch_threads": 4}
+    folder = tmp_path / "vit-tiny-shapes"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    monkeypatch.setattr(shared.models, "WEIGHTS_DIR", tmp_path)
+    text = _page_text(app.build())
+    assert _facts_stated(text) == _expected_facts(config, metrics)
+    for shipped in ("64 px", "patch 8", "8×8", "8x8", "P=8", "472,901"):
+        assert shipped not in text, shipped
+
+
+def test_no_stale_fact_on_the_page_or_in_the_readme():
+    """Fixed before (keep them fixed): no claim that shapes never touch the border; bicubic is timm's
+    choice, not the ViT paper's (section 3.2 says "2D interpolation"); Figure 7 is drawn for ViT-L/32;
+    a learned table opens on its native grid."""
+    from spaces.patch_explorer import app, handlers, options
+
+    texts = [_page_text(app.build()), (SPACE / "README.md").read_text(), (SPACE / "handlers.py").read_text()]
+    for text in texts:
+        assert "never touch" not in text
+        for sentence in _sentences(text):
+            if re.search(r"Fig(ure|\.) 7", sentence) and re.search(r"ViT-[A-Z]/\d+", sentence):
+                assert "ViT-L/32" in sentence, sentence
+            if "bicubic" in sentence and "3.2" in sentence:
+                assert "timm" in sentence, sentence
+    for label, name in options.learned().items():
+        assert handlers.grid_for_kind(f"learned: {label}", 14) == options.native_grids()[name]
+    assert options.native_grids()[options.VIT_B] == 224 // 16  # google/vit-base-patch16-224
+
+
+@needs_weights
+def test_readme_states_the_shipped_models_size_patch_and_grid():
+    """The Space README is static text: its numbers must match the shipped config.json and the page's limits."""
+    from spaces.patch_explorer import options
+
+    config, _ = _shipped()
     g = config["image_size"] // config["patch_size"]
-    readme = (Path(C.__file__).parent / "README.md").read_text()
+    readme = (SPACE / "README.md").read_text()
     p = config["patch_size"]
     assert f"`vit-tiny-shapes`: {config['image_size']} px images, {p}×{p}-pixel patches, an {g}×{g} learned" in readme
     assert f"reshaped to its {g}×{g} grid" in readme
+    assert re.search(r"up to\s+(\d+) px", readme).group(1) == str(options.MAX_TRANSFER_SIZE)
+    assert "P = " + "/".join(map(str, options.COMPARE_PATCH_SIZES)) in readme
+    assert f"an integer from {options.MIN_IMAGE_SIZE} to {options.MAX_IMAGE_SIZE}" in readme
+    assert "(590,592 for ViT-B/16)" in readme and 768 * (16 * 16 * 3 + 1) == 590_592
+
+
+def test_title_and_emoji_come_from_the_registry():
+    from hub.registry import get
+    from spaces.patch_explorer import app
+
+    t = get("patch_explorer")
+    assert app.TITLE == t.title
+    assert f"# {t.emoji} {t.title}" in _page_text(app.build())
+    readme = (SPACE / "README.md").read_text()
+    front, body = readme.split("\n---\n", 1)
+    assert f"\ntitle: {t.title}\n" in front and f"\nemoji: {t.emoji}\n" in front
+    assert t.title.lower() not in body.lower()  # typed once, in the registry (and the Hub's front matter)
+    for source in ("app.py", "handlers.py"):
+        assert t.title not in (SPACE / source).read_text() and t.emoji not in (SPACE / source).read_text()
+
+
+def test_building_the_page_imports_nothing_heavy():
+    """Issue 14: the hub builds every page at start-up, which must stay close to a bare gradio app."""
+    code = ("import sys; import spaces.patch_explorer.app as a; a.build(); "
+            "print([m for m in ('torch', 'transformers', 'diffusers', 'matplotlib', 'scipy', 'accelerate') "
+            "if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_no_function_of_the_space_is_long():
+    """Issue 14: files split by what they do, and no function (build() included) over ~100 lines."""
+    for path in sorted(SPACE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert node.end_lineno - node.lineno < 100, f"{path.name}:{node.name}"
+        assert len(path.read_text().splitlines()) < 400, path.name
+
+
+def test_handlers_refuse_bad_values_with_the_allowed_range():
+    import gradio as gr
+
+    from shared.images import sample_paths
+    from spaces.patch_explorer import handlers
+
+    image = Image.open(sample_paths()[0]).convert("RGB")
+    _, stats = handlers.patchify(image, 224, 16)
+    assert (stats["num_patches"], stats["seq_len"], stats["patch_dim"]) == (196, 197, 768)
+    with pytest.raises(gr.Error, match="patch index must be an integer from 0 to 195, got 196"):
+        handlers.project(image, 224, 16, 768, 196, handlers.RANDOM, progress=None)
+    with pytest.raises(gr.Error, match="unknown projection 'nope'"):
+        handlers.project(image, 224, 16, 768, 0, "nope", progress=None)
+    with pytest.raises(gr.Error, match="row must be an integer from 0 to 7, got 8"):
+        handlers.positions("1D sin-cos", 8, 8, 0, 768, progress=None)
+    with pytest.raises(gr.Error, match="unknown view 'both'"):
+        handlers.filters(handlers.RANDOM, "both", progress=None)
+    with pytest.raises(gr.Error, match="unknown resolutions \\[30\\]"):
+        handlers.transfer([30], 100, progress=None)
+    with pytest.raises(gr.Error, match="number of test images must be an integer from 50 to 2000"):
+        handlers.transfer(handlers.transfer_sizes()[:1], 10, progress=None)

@@ -40,6 +40,11 @@ def test_number_refuses_non_finite_and_non_numbers(value):
         validate.number(value, "scale")
 
 
+def test_large_limits_print_in_full():
+    with pytest.raises(ValueError, match=r"from 0 to 1000000, got 1000001"):
+        validate.integer(1_000_001, "start index", 0, 1_000_000)
+
+
 def test_number_bounds_open_and_closed():
     assert validate.number(0, "guidance", 0, 10) == 0.0
     with pytest.raises(ValueError, match=r"from 0 to 10, got 10.5"):
