@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -49,6 +50,39 @@ def startup(runs: int = 5) -> dict:
     return {"hub_startup_s": round(h, 3), "bare_gradio_startup_s": round(b, 3), "ratio": round(h / b, 3), "runs": runs}
 
 
+_BREAKDOWN = """
+import json, time
+t0 = time.perf_counter()
+import gradio as gr
+t1 = time.perf_counter()
+import fastapi, uvicorn
+t2 = time.perf_counter()
+import importlib
+from hub import app as hub_app
+from hub.registry import SPACES
+t3 = time.perf_counter()
+modules = {t.slug: importlib.import_module(t.module) for t in SPACES}
+t4 = time.perf_counter()
+builds = {}
+for t in SPACES:
+    s = time.perf_counter(); hub_app.build_space(t); builds[t.slug] = round(time.perf_counter() - s, 3)
+t5 = time.perf_counter()
+hub_app.create_app()
+t6 = time.perf_counter()
+print(json.dumps({"import_gradio_s": round(t1 - t0, 3), "import_fastapi_uvicorn_s": round(t2 - t1, 3),
+                  "import_hub_s": round(t3 - t2, 3), "import_space_modules_s": round(t4 - t3, 3),
+                  "build_each_space_s": builds, "create_app_s (hub build + mounts)": round(t6 - t5, 3)}))
+"""
+
+
+def startup_breakdown() -> dict:
+    """Where the hub's start-up goes, measured in a fresh process (imports are cached after the first)."""
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", _BREAKDOWN], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def patchify_latency(runs: int = 30) -> dict:
     """Median round trip through gradio_client: patchify against echo, same server, same payload."""
     import gradio as gr
@@ -84,4 +118,4 @@ def patchify_latency(runs: int = 30) -> dict:
 
 
 def run() -> dict:
-    return {"startup": startup(), "patchify_vs_echo": patchify_latency()}
+    return {"startup": startup(), "startup_breakdown": startup_breakdown(), "patchify_vs_echo": patchify_latency()}

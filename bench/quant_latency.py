@@ -17,7 +17,7 @@ import time
 import torch
 import torch.utils.benchmark as benchmark
 
-from spaces.quant_latency import compute
+from spaces.quant_latency import compute, subjects
 
 # (model, batch size, timed runs, variants cross-checked with torch.utils.benchmark)
 CASES = (
@@ -35,7 +35,7 @@ def cross_check(model: str, variant: str, batch_size: int, threads: int, our_med
         try:
             mut = compute.load_model(model)
             runner = compute.prepare(mut, variant)
-            x = compute.held_out_images(mut, max(batch_size, 32))[0][:batch_size].contiguous()  # (B, 3, H, W)
+            x = subjects.held_out_images(mut, max(batch_size, 32))[0][:batch_size].contiguous()  # (B, 3, H, W)
             timer = benchmark.Timer(stmt="forward(x)", globals={"forward": runner.forward, "x": x},
                                     num_threads=threads, label=model, sub_label=variant)
             measurement = timer.blocked_autorange(min_run_time=1.0)
@@ -50,7 +50,7 @@ def cross_check(model: str, variant: str, batch_size: int, threads: int, our_med
 
 def run() -> dict:
     started = time.perf_counter()
-    threads = compute.DEFAULT_THREADS  # see compute.DEFAULT_THREADS: steadiest on a shared CPU
+    threads = compute.DEFAULT_THREADS  # see options.DEFAULT_THREADS: steadiest on a shared CPU
     out: dict = {"threads": threads, "warmup_runs": compute.WARMUP_RUNS, "tolerance": TOLERANCE, "models": {}}
     for model, batch_size, runs, checked in CASES:
         t0 = time.perf_counter()
@@ -59,7 +59,8 @@ def run() -> dict:
         table = {
             r["variant"]: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
                            if k in ("available", "reason", "median_ms", "iqr_ms", "size_mb", "speedup_vs_fp32",
-                                    "accuracy", "top1_agreement", "max_abs_logit_diff", "backend")}
+                                    "accuracy", "top1_agreement", "max_abs_logit_diff", "backend",
+                                    "weight_storage")}
             for r in rows
         }
         ratios = {}

@@ -10,19 +10,28 @@ a few low-frequency sinusoids (a smooth arm motion). Because the motion lives in
 higher control frequency samples the same motion more densely, so consecutive actions become
 more alike. That redundancy is what FAST (Pertsch et al., 2025) compresses.
 
+FAST's front end lives here once, for the space and for the BPE recipe
+(``shared/training/fast_bpe_actions.py``): bounds, normalisation, DCT-II, scale-and-round, the
+integer <-> character map, and the byte table of byte-level BPE. ``corpus`` is the BPE's training
+set, and ``corpus_bounds`` its per-dimension 1st/99th percentiles ("dataset bounds").
+
 ``parse_actions`` turns CSV text, NPY bytes or files, or JSON (a list of T lists of D numbers)
 into a float64 (T, D) array, and raises ``ValueError`` saying what is allowed otherwise.
+
+numpy only at import: the hub imports this module at start-up, so scipy is imported where the DCT runs.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
-import math
 from pathlib import Path
 
 import numpy as np
+
+from shared import validate as check
 
 ACTION_NAMES: tuple[str, ...] = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
 MAX_STEPS = 1000  # longest chunk accepted (steps, T)
@@ -30,6 +39,7 @@ MAX_DIMS = 32  # widest action accepted (dimensions, D)
 MIN_STEPS = 2  # a single step has no temporal structure to tokenize
 MAX_TEXT_CHARS = 2_000_000  # pasted or uploaded text larger than this is refused
 MAX_FILE_BYTES = 8_000_000
+SEED_MAX = 2**32 - 1
 
 # ------------------------------------------------------------------------------------------
 #                                   Generated chunks
@@ -50,7 +60,7 @@ def generate_chunk(seed: int = 0, steps: int = 50, hz: float = 50.0, noise: floa
     frequency of the arm motion, in cycles per second of robot time.
     """
     steps, hz, noise = _check_generator_args(steps, hz, noise, bandwidth_hz, components)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check.integer(seed, "seed", 0, SEED_MAX))
     t = np.arange(steps) / hz  # (T,) seconds
     actions = np.zeros((steps, 7))
     for d in range(6):
@@ -79,20 +89,11 @@ def _gripper(rng: np.random.Generator, steps: int, hz: float) -> np.ndarray:
 
 
 def _check_generator_args(steps, hz, noise, bandwidth_hz, components) -> tuple[int, float, float]:
-    if isinstance(steps, bool) or not float(steps).is_integer():
-        raise ValueError(f"steps must be an integer, got {steps!r}")
-    steps = int(steps)
-    if not MIN_STEPS <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be between {MIN_STEPS} and {MAX_STEPS}, got {steps}")
-    hz, noise = float(hz), float(noise)
-    if not (math.isfinite(hz) and 1 <= hz <= 1000):
-        raise ValueError(f"control frequency must be between 1 and 1000 Hz, got {hz}")
-    if not (math.isfinite(noise) and 0 <= noise <= 5):
-        raise ValueError(f"noise must be between 0 and 5 (relative to the motion's spread), got {noise}")
-    if not (0.1 < bandwidth_hz <= hz / 2):
-        raise ValueError(f"bandwidth must be above 0.1 Hz and at most half the control frequency ({hz / 2} Hz)")
-    if not 1 <= components <= 16:
-        raise ValueError("components must be between 1 and 16")
+    steps = check.integer(steps, "steps", MIN_STEPS, MAX_STEPS)
+    hz = check.number(hz, "control frequency (Hz)", 1, 1000)
+    noise = check.number(noise, "noise (relative to the motion's spread)", 0, 5)
+    check.number(bandwidth_hz, "bandwidth (Hz)", 0.1, hz / 2, above=True)  # Nyquist: at most half the rate
+    check.integer(components, "components", 1, 16)
     return steps, hz, noise
 
 
@@ -112,7 +113,48 @@ def corpus(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------------
-#                  FAST's text form (shared by the space and its BPE recipe)
+#                  Bounds: per chunk, or over the dataset (the BPE's corpus)
+# ------------------------------------------------------------------------------------------
+
+DATASET_SEED = 0  # the corpus seed of `python -m shared.training fast-bpe-actions` (its model card)
+
+
+def quantile_bounds(actions: np.ndarray, q: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension (lo, hi) = (q, 1 - q) quantiles over every step of ``actions`` (T, D).
+
+    Over one chunk these are per-chunk bounds; over a whole dataset, the statistics OpenVLA and
+    FAST normalise with. A dimension whose quantiles coincide (say a gripper closed for fewer than
+    1% of steps) falls back to its min and max; a constant dimension gets a span of 1.
+    """
+    lo, hi = np.quantile(actions, q, axis=0), np.quantile(actions, 1 - q, axis=0)  # (D,), (D,)
+    flat = hi <= lo
+    lo, hi = np.where(flat, actions.min(0), lo), np.where(flat, actions.max(0), hi)
+    hi = np.where(hi <= lo, lo + 1.0, hi)
+    return lo, hi
+
+
+@functools.lru_cache(maxsize=4)
+def corpus_bounds(n: int, seed: int = DATASET_SEED, q: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Dataset bounds: ``quantile_bounds`` over every step of ``corpus(n, seed)`` (computed once, a few
+    seconds for 20,000 chunks), as OpenVLA computes ``np.quantile(actions, 0.01, axis=0)`` over all
+    actions of its training set. Read-only arrays: the cache hands the same ones to every caller."""
+    lo, hi = quantile_bounds(np.concatenate(corpus(n, seed)), q)  # (D,), (D,) over (sum of T, D)
+    lo.setflags(write=False)
+    hi.setflags(write=False)
+    return lo, hi
+
+
+def to_unit(actions: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Map lo -> -1 and hi -> +1 per dimension (values beyond the bounds go past +-1, unclipped)."""
+    return 2.0 * (actions - lo) / (hi - lo) - 1.0
+
+
+def from_unit(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return lo + (x + 1.0) * 0.5 * (hi - lo)
+
+
+# ------------------------------------------------------------------------------------------
+#                  FAST's front end (shared by the space and its BPE recipe)
 # ------------------------------------------------------------------------------------------
 # FAST (Pertsch et al., 2025) feeds integer DCT coefficients to a byte-level BPE by turning each
 # integer into one Unicode character. The reference processor shifts by the smallest coefficient
@@ -126,26 +168,30 @@ MAX_CODE = 0x10FFFF - (_SURROGATES[1] - _SURROGATES[0])
 MAX_COEFFICIENT = MAX_CODE // 2  # largest |integer| that has a character
 
 
-def quantile_bounds(actions: np.ndarray, q: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
-    """Per-dimension (lo, hi) = (q, 1 - q) quantiles, as OpenVLA and FAST normalise.
+def fast_grid(actions: np.ndarray, scale: float, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(coefficients x scale before rounding, rounded integers), both (T, D) with row k = frequency k:
+    normalise (lo -> -1, hi -> +1), DCT-II along time per dimension, multiply by ``scale``, round."""
+    from scipy.fft import dct
 
-    A dimension whose quantiles coincide (say a gripper closed for fewer than 1% of steps)
-    falls back to its min and max; a constant dimension gets a span of 1.
-    """
-    lo, hi = np.quantile(actions, q, axis=0), np.quantile(actions, 1 - q, axis=0)  # (D,), (D,)
-    flat = hi <= lo
-    lo, hi = np.where(flat, actions.min(0), lo), np.where(flat, actions.max(0), hi)
-    hi = np.where(hi <= lo, lo + 1.0, hi)
-    return lo, hi
+    coefficients = dct(to_unit(actions, lo, hi), type=2, axis=0, norm="ortho") * scale  # (T, D)
+    return coefficients, np.round(coefficients).astype(np.int64)  # rounding: FAST's only lossy step
 
 
-def to_unit(actions: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Map lo -> -1 and hi -> +1 per dimension (values beyond the quantiles go past +-1, unclipped)."""
-    return 2.0 * (actions - lo) / (hi - lo) - 1.0
+def grid_actions(rounded: np.ndarray, scale: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Inverse of ``fast_grid`` after rounding: / scale, inverse DCT per dimension, original units (T, D)."""
+    from scipy.fft import idct
+
+    return from_unit(idct(rounded / scale, type=2, axis=0, norm="ortho"), lo, hi)  # (T, D)
 
 
-def from_unit(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    return lo + (x + 1.0) * 0.5 * (hi - lo)
+def grid_text(rounded: np.ndarray) -> str:
+    """A (T, D) integer grid as FAST's string: coefficient k of every dimension before k + 1."""
+    return coefficients_to_text(np.asarray(rounded).reshape(-1))  # row-major = frequency-major
+
+
+def chunk_text(actions: np.ndarray, scale: float, quantile: float = 0.01) -> str:
+    """One chunk -> the string the shipped BPE was trained on (bounds: the chunk's own quantiles)."""
+    return grid_text(fast_grid(actions, scale, *quantile_bounds(actions, quantile))[1])
 
 
 def coefficients_to_text(values: np.ndarray) -> str:
@@ -166,6 +212,27 @@ def text_to_coefficients(text: str) -> np.ndarray:
         raise ValueError("the text holds surrogate code points, which no coefficient maps to")
     codes = np.where(codes >= _SURROGATES[1], codes - (_SURROGATES[1] - _SURROGATES[0]), codes)
     return np.where(codes % 2 == 0, codes // 2, -(codes + 1) // 2)
+
+
+@functools.cache
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte -> printable character table that byte-level BPE works on (Radford et al., 2019):
+    printable Latin-1 bytes stand for themselves, the other 68 take U+0100 onwards in byte order."""
+    keep = {*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)}
+    others = iter(range(256, 512))
+    return {b: chr(b) if b in keep else chr(next(others)) for b in range(256)}
+
+
+@functools.cache
+def _byte_of_symbol() -> dict[str, int]:
+    return {symbol: b for b, symbol in bytes_to_unicode().items()}
+
+
+def bpe_bytes(bpe, ids: list[int]) -> bytes:
+    """The raw bytes that byte-level BPE ids stand for (``bpe``: a ``tokenizers.Tokenizer``; each id
+    is a run of byte symbols). Unlike ``bpe.decode`` this keeps bytes that are not valid UTF-8."""
+    byte_of = _byte_of_symbol()
+    return bytes(byte_of[symbol] for i in ids for symbol in bpe.id_to_token(int(i)))
 
 
 # ------------------------------------------------------------------------------------------

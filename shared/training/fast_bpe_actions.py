@@ -7,7 +7,7 @@ frequencies, into single tokens. This recipe builds that BPE with the `tokenizer
 
 1. a corpus of generated 7-D chunks (``shared.actions.corpus``: 10-50 Hz, 0.5-2 s, noise 0-0.4);
 2. each chunk -> rounded DCT coefficients at ``scale`` -> one character per coefficient
-   (``shared.actions.coefficients_to_text``);
+   (``shared.actions.chunk_text``, the same front end the space encodes with);
 3. byte-level BPE with vocabulary 1024: the 256 byte symbols plus 768 learned merges.
 
 The regular-expression splitting GPT-2 applies before byte-level BPE is off: a chunk is one
@@ -21,10 +21,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-from scipy.fft import dct
-
-from shared.actions import coefficients_to_text, corpus, quantile_bounds, to_unit
+from shared.actions import chunk_text, corpus
 from shared.training.loop import seed_everything, write_model_card
 
 
@@ -36,14 +33,6 @@ class Config:
     min_frequency: int = 2  # a pair must occur this often to be merged
     eval_chunks: int = 200  # held-out 50x7 chunks (50 Hz, 1 s) for the metrics
     quantile: float = 0.01  # normalise the 1st and 99th percentiles to -1 and +1
-
-
-def chunk_text(actions: np.ndarray, scale: float, quantile: float = 0.01) -> str:
-    """One chunk -> FAST's character string (what the BPE sees)."""
-    lo, hi = quantile_bounds(actions, quantile)
-    coeffs = dct(to_unit(actions, lo, hi), type=2, axis=0, norm="ortho")  # (T, D), frequency-major
-    rounded = np.round(coeffs * scale).astype(np.int64)  # (T, D)
-    return coefficients_to_text(rounded.reshape(-1))  # low frequencies first, all dims per frequency
 
 
 def build_tokenizer(texts, vocab_size: int, min_frequency: int):
@@ -123,7 +112,8 @@ trained here from scratch with the `tokenizers` library. It is not the FAST+ uni
 - Config: `{asdict(cfg)}`
 
 Load it with `transformers.AutoTokenizer.from_pretrained("shared/weights/fast-bpe-actions")`
-(a `PreTrainedTokenizerFast`); the FAST front end lives in `spaces/vla_tokenizer/compute.py`.
+(a `PreTrainedTokenizerFast`); the FAST front end (normalise, DCT, round, integers -> characters)
+is `shared/actions.py` (`chunk_text`), and `spaces/vla_tokenizer/compute.py` decodes with it.
 """,
         metrics,
         "python -m shared.training fast-bpe-actions",

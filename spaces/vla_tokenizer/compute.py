@@ -3,17 +3,25 @@
 A vision-language-action model (VLA) emits robot actions as tokens of a language model. This
 tutorial compares the two tokenizers autoregressive VLAs use, on the same (T, D) action chunk:
 
-- **bin256** (RT-2, Brohan et al., 2023; OpenVLA, Kim et al., 2024): normalise each dimension to
-  [lo, hi] (min-max, or the 1st/99th percentiles as OpenVLA), cut it into 256 equal bins,
-  token = clip(floor((a - lo) / (hi - lo) * 256), 0, 255), decode to the bin centre. One token per
-  dimension per step, so T x D tokens; the vocabulary is 256 tokens shared by every dimension
-  (not 256^D). Error at most half a bin width inside [lo, hi].
-- **FAST** (Pertsch et al., 2025, arXiv:2501.09747): quantile-normalise to [-1, 1], DCT-II along
+- **bin256** (RT-2, Brohan et al., 2023; OpenVLA, Kim et al., 2024): cut each dimension's
+  [lo, hi] into 256 equal bins, token = clip(floor((a - lo) / (hi - lo) * 256), 0, 255), decode
+  to the bin centre. One token per dimension per step, so T x D tokens; the vocabulary is 256
+  tokens shared by every dimension (not 256^D). The error is at most half a bin width *inside*
+  [lo, hi]; a value outside is clipped to the first or last bin and its error grows with its
+  distance from the bound.
+- **FAST** (Pertsch et al., 2025, arXiv:2501.09747): normalise (lo -> -1, hi -> +1), DCT-II along
   time per dimension, multiply by ``scale`` and round, flatten low frequencies first across
-  dimensions, then a byte-level BPE (vocabulary 1024, ``shared/weights/fast-bpe-actions``) merges
-  frequent runs. Smooth motion has few non-zero low-frequency coefficients, so it compresses well;
-  rounding makes it lossy, and ``scale`` trades accuracy against length. One token stands for a
-  variable number of coefficients, so changing one token can shift every coefficient after it.
+  dimensions, then a byte-level BPE (``shared/weights/fast-bpe-actions``) merges frequent runs.
+  Smooth motion has few non-zero low-frequency coefficients, so it compresses well; rounding
+  makes it lossy, and ``scale`` trades accuracy against length. One token stands for a variable
+  number of coefficients, so changing one token can shift every coefficient after it.
+
+**Bounds.** OpenVLA and FAST take lo and hi from the *training set* (1st/99th percentiles of each
+dimension over all its actions; OpenVLA clips to them, openpi's FAST pipeline does not). ``bounds``
+chooses ``"chunk"`` (bin256: the chunk's min and max; FAST: the chunk's own percentiles, as the
+shipped BPE was trained) or ``"dataset"`` (both: the percentiles over the BPE's training corpus,
+``shared.actions.corpus_bounds``). The FAST front end itself is ``shared.actions`` (one copy for
+this space and the BPE recipe); this module adds the BPE, decoding with repairs, errors and sweeps.
 
 Decoding inverts every step: BPE ids -> bytes -> characters -> integers -> / scale -> inverse DCT
 -> denormalise. Errors are measured in the original units of the input.
@@ -24,44 +32,64 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.fft import dct, idct
 
-from shared.actions import (
-    MAX_STEPS,
-    coefficients_to_text,
-    from_unit,
-    quantile_bounds,
-    text_to_coefficients,
-    to_unit,
-    validate,
+from shared import actions as A
+from shared import validate as check
+from shared.actions import MAX_STEPS, validate
+
+from .options import (
+    BOUNDS,
+    MAX_SCALE,
+    METHODS,
+    N_BINS,
+    NOISE_LEVELS,
+    RATES_HZ,
+    SWEEP_SCALES,
+    TOKENIZER,
+    tokenizer,
 )
 
-N_BINS = 256  # RT-2 / OpenVLA: 256 bins per dimension, one shared vocabulary of 256 tokens
-FAST_VOCAB = 1024  # FAST's BPE vocabulary (Pertsch et al., 2025)
-DEFAULT_SCALE = 10.0  # FAST's default scale
-MAX_SCALE = 1000.0
-METHODS: tuple[str, ...] = ("bin256", "fast")
-BIN_NORMS: tuple[str, ...] = ("minmax", "quantile")
-TOKENIZER = "fast-bpe-actions"  # the registry name of the BPE (shared/weights/fast-bpe-actions)
-QUANTILE = 0.01  # 1st and 99th percentiles
-SWEEP_SCALES: tuple[float, ...] = (1, 2, 3, 5, 10, 20, 50, 100, 200)
-NOISE_LEVELS: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+FAST_VOCAB = tokenizer().vocab_size  # read from the shipped fast_config.json
+DEFAULT_SCALE = tokenizer().scale  # the scale the shipped BPE's training text was made at
+QUANTILE = tokenizer().quantile  # bounds = the (q, 1 - q) quantiles
 
 
-def check_scale(scale: float) -> float:
-    try:
-        scale = float(scale)
-    except (TypeError, ValueError):
-        raise ValueError(f"scale must be a number, got {scale!r}") from None
-    if not np.isfinite(scale) or scale <= 0 or scale > MAX_SCALE:
-        raise ValueError(f"scale must be greater than 0 and at most {MAX_SCALE:g}, got {scale}")
-    return scale
+def check_scale(scale: object) -> float:
+    return check.number(scale, "scale", 0, MAX_SCALE, above=True)
 
 
-def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
-    return method
+def check_method(method: object) -> str:
+    return check.choice(method, "method", METHODS)
+
+
+def check_bounds(bounds: object) -> str:
+    return check.choice(bounds, "bounds", BOUNDS)
+
+
+# ------------------------------------------------------------------------------------------
+#                          Bounds: per chunk or over the dataset
+# ------------------------------------------------------------------------------------------
+
+def dataset_bounds() -> tuple[np.ndarray, np.ndarray]:
+    """The 1st/99th percentiles of each dimension over every step of the BPE's training corpus
+    (as many chunks as its metrics.json says, the recipe's seed); computed once per process."""
+    t = tokenizer()
+    return A.corpus_bounds(t.corpus_chunks, A.DATASET_SEED, t.quantile)
+
+
+def bounds_for(actions: np.ndarray, bounds: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) per dimension. Per chunk, bin256 takes the min and max (nothing clips) and FAST the
+    chunk's own quantiles (how the shipped BPE's text was made); dataset bounds are shared by both."""
+    if check_bounds(bounds) == "dataset":
+        dims = len(A.ACTION_NAMES)
+        if actions.shape[1] != dims:
+            raise ValueError(f"dataset bounds are the {tokenizer().percentiles} percentiles of the {dims}-D "
+                             f"generated corpus ({', '.join(A.ACTION_NAMES)}); this chunk has "
+                             f"{actions.shape[1]} dimensions: choose per-chunk bounds")
+        return dataset_bounds()
+    if check_method(method) == "bin256":
+        return actions.min(0), actions.max(0)
+    return A.quantile_bounds(actions, QUANTILE)
 
 
 # ------------------------------------------------------------------------------------------
@@ -74,6 +102,7 @@ class BinResult:
     decoded: np.ndarray  # (T, D) bin centres
     lo: np.ndarray  # (D,)
     hi: np.ndarray  # (D,)
+    clipped: np.ndarray  # (T, D) bool: outside [lo, hi], so binned to the first or last bin
 
     @property
     def width(self) -> np.ndarray:  # (D,) bin width per dimension
@@ -82,15 +111,6 @@ class BinResult:
     @property
     def flat_tokens(self) -> list[int]:  # step by step, all dimensions of a step together
         return self.tokens.reshape(-1).tolist()
-
-
-def bin_bounds(actions: np.ndarray, norm: str = "minmax") -> tuple[np.ndarray, np.ndarray]:
-    """Per-dimension [lo, hi]: min-max, or the 1st/99th percentiles (OpenVLA; values outside clip)."""
-    if norm == "minmax":
-        return actions.min(0), actions.max(0)
-    if norm == "quantile":
-        return np.quantile(actions, QUANTILE, axis=0), np.quantile(actions, 1 - QUANTILE, axis=0)
-    raise ValueError(f"unknown normalisation {norm!r}; choose one of {list(BIN_NORMS)}")
 
 
 def bin_encode(actions: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -104,10 +124,23 @@ def bin_decode(tokens: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray
     return lo + (np.asarray(tokens) + 0.5) * (hi - lo) / N_BINS  # (T, D)
 
 
-def bin256(actions: np.ndarray, norm: str = "minmax") -> BinResult:
-    lo, hi = bin_bounds(actions, norm)
+def bin256(actions: np.ndarray, bounds: str = "chunk") -> BinResult:
+    lo, hi = bounds_for(actions, bounds, "bin256")
     tokens = bin_encode(actions, lo, hi)
-    return BinResult(tokens, bin_decode(tokens, lo, hi), lo, hi)
+    return BinResult(tokens, bin_decode(tokens, lo, hi), lo, hi, (actions < lo) | (actions > hi))
+
+
+def clip_errors(original: np.ndarray, result: BinResult) -> dict:
+    """bin256's error split at the bounds: at most half a bin inside them, unbounded outside."""
+    err = np.abs(result.decoded - original)  # (T, D)
+    inside, outside = np.where(result.clipped, 0.0, err), np.where(result.clipped, err, 0.0)
+    return {
+        "max_abs_error_inside_bounds": float(inside.max()),
+        "clipped_values": int(result.clipped.sum()),
+        "max_abs_error_clipped": float(outside.max()),  # 0 when nothing was clipped
+        "per_dim_clipped_values": result.clipped.sum(0).tolist(),
+        "per_dim_max_abs_error_clipped": outside.max(0).tolist(),
+    }
 
 
 # ------------------------------------------------------------------------------------------
@@ -121,38 +154,17 @@ def load_bpe():
     return load(TOKENIZER, device="cpu").processor.backend_tokenizer
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table that byte-level BPE works on (Radford et al., 2019)."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
-    table, extra = {}, 0
-    for b in range(256):
-        if b in keep:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return table
-
-
-_BYTE_OF_SYMBOL = {symbol: b for b, symbol in _bytes_to_unicode().items()}
-
-
-def bpe_bytes(bpe, ids: list[int]) -> bytes:
-    """The raw bytes the BPE ids stand for (each id is a run of byte symbols)."""
-    return bytes(_BYTE_OF_SYMBOL[symbol] for i in ids for symbol in bpe.id_to_token(int(i)))
-
-
 @dataclass
 class FastResult:
     tokens: list[int]  # BPE ids
-    lo: np.ndarray  # (D,) normalisation bounds (1st/99th percentiles)
+    lo: np.ndarray  # (D,) normalisation bounds: lo -> -1, hi -> +1
     hi: np.ndarray  # (D,)
-    normalised: np.ndarray  # (T, D) in about [-1, 1]
     coefficients: np.ndarray  # (T, D) DCT coefficients x scale, before rounding (row k = frequency k)
     rounded: np.ndarray  # (T, D) integers
     text: str  # one character per coefficient, frequency-major
     decoded: np.ndarray  # (T, D) in original units
     scale: float
+    outside: np.ndarray  # (T, D) bool: beyond the bounds, so normalised past +-1 (FAST does not clip)
 
 
 @dataclass
@@ -169,18 +181,16 @@ class FastDecoding:
         return not self.note
 
 
-def fast_encode(actions: np.ndarray, scale: float = DEFAULT_SCALE, bpe=None) -> FastResult:
+def fast_encode(actions: np.ndarray, scale: float = DEFAULT_SCALE, bpe=None, bounds: str = "chunk") -> FastResult:
     """Encode one chunk with FAST and decode it back (so the result carries its error)."""
     scale = check_scale(scale)
     bpe = bpe or load_bpe()
-    lo, hi = quantile_bounds(actions, QUANTILE)  # (D,), (D,)
-    normalised = to_unit(actions, lo, hi)  # (T, D), 1st/99th percentiles -> -1/+1
-    coefficients = dct(normalised, type=2, axis=0, norm="ortho") * scale  # (T, D), row k = frequency k
-    rounded = np.round(coefficients).astype(np.int64)  # (T, D), the only lossy step
-    text = coefficients_to_text(rounded.reshape(-1))  # (T*D,) chars: all dims of frequency 0, then 1, ...
-    encoding = bpe.encode(text)
-    decoded = fast_decode(encoding.ids, actions.shape, scale, lo, hi, bpe)
-    return FastResult(encoding.ids, lo, hi, normalised, coefficients, rounded, text, decoded.actions, scale)
+    lo, hi = bounds_for(actions, bounds, "fast")  # (D,), (D,)
+    coefficients, rounded = A.fast_grid(actions, scale, lo, hi)  # (T, D) each
+    text = A.grid_text(rounded)  # (T*D,) chars: all dims of frequency 0, then 1, ...
+    ids = bpe.encode(text).ids
+    decoded = fast_decode(ids, actions.shape, scale, lo, hi, bpe)
+    return FastResult(ids, lo, hi, coefficients, rounded, text, decoded.actions, scale, (actions < lo) | (actions > hi))
 
 
 def fast_decode(tokens: list[int], shape: tuple[int, int], scale: float, lo: np.ndarray, hi: np.ndarray,
@@ -196,11 +206,11 @@ def fast_decode(tokens: list[int], shape: tuple[int, int], scale: float, lo: np.
     vocab = bpe.get_vocab_size()
     if any(not 0 <= int(t) < vocab for t in tokens):
         raise ValueError(f"FAST token ids must be in [0, {vocab - 1}]")
-    raw = bpe_bytes(bpe, tokens)
+    raw = A.bpe_bytes(bpe, tokens)
     text = raw.decode("utf-8", errors="surrogateescape")  # a bad byte becomes a lone surrogate U+DC80..DCFF
     invalid = sum(0xDC80 <= ord(c) <= 0xDCFF for c in text)
     text = "".join(c for c in text if not 0xDC80 <= ord(c) <= 0xDCFF)
-    values = text_to_coefficients(text)  # (n,)
+    values = A.text_to_coefficients(text)  # (n,)
     expected, read = steps * dims, len(values)
     notes = []
     if invalid:
@@ -211,8 +221,7 @@ def fast_decode(tokens: list[int], shape: tuple[int, int], scale: float, lo: np.
     elif len(values) > expected:
         notes.append(f"the tokens hold {len(values)} coefficients, not {expected}: trimmed")
     rounded = values[:expected].reshape(steps, dims)  # (T, D)
-    normalised = idct(rounded / scale, type=2, axis=0, norm="ortho")  # (T, D)
-    return FastDecoding(from_unit(normalised, lo, hi), rounded, read, expected, invalid, "; ".join(notes))
+    return FastDecoding(A.grid_actions(rounded, scale, lo, hi), rounded, read, expected, invalid, "; ".join(notes))
 
 
 # ------------------------------------------------------------------------------------------
@@ -231,20 +240,21 @@ def abs_errors(original: np.ndarray, decoded: np.ndarray) -> dict:
 
 
 def encode(actions: np.ndarray, method: str, scale: float = DEFAULT_SCALE) -> dict:
-    """The public endpoint's result: tokens, num_tokens, decoded (T x D) and the errors."""
+    """The public endpoint's result: tokens, num_tokens, decoded (T x D) and the errors (per-chunk bounds)."""
     method = check_method(method)
     scale = check_scale(scale)  # validated for both methods, used by FAST
     actions = validate(actions)
     if method == "bin256":
-        result = bin256(actions, "minmax")
+        result = bin256(actions)
         tokens, decoded = result.flat_tokens, result.decoded
-        extra = {"vocab_size": N_BINS, "normalisation": "min-max per dimension",
+        extra = {"vocab_size": N_BINS, "normalisation": "min-max of this chunk per dimension",
                  "bin_width": result.width.tolist()}
     else:
         result = fast_encode(actions, scale)
         tokens, decoded = result.tokens, result.decoded
-        extra = {"vocab_size": FAST_VOCAB, "normalisation": "1st/99th percentile per dimension -> [-1, 1]",
-                 "scale": scale, "nonzero_coefficients": int(np.count_nonzero(result.rounded))}
+        extra = {"vocab_size": FAST_VOCAB, "scale": scale,
+                 "normalisation": f"{tokenizer().percentiles} percentiles of this chunk per dimension -> [-1, 1]",
+                 "nonzero_coefficients": int(np.count_nonzero(result.rounded))}
     return {
         "method": method,
         "shape": list(actions.shape),
@@ -259,6 +269,7 @@ def encode(actions: np.ndarray, method: str, scale: float = DEFAULT_SCALE) -> di
 @dataclass
 class Comparison:
     actions: np.ndarray  # (T, D)
+    bounds: str
     bins: BinResult
     fast: FastResult
     bin_errors: dict
@@ -269,32 +280,31 @@ class Comparison:
         return self.bins.tokens.size / max(1, len(self.fast.tokens))
 
 
-def compare(actions: np.ndarray, scale: float = DEFAULT_SCALE, bin_norm: str = "minmax") -> Comparison:
+def compare(actions: np.ndarray, scale: float = DEFAULT_SCALE, bounds: str = "chunk", bpe=None) -> Comparison:
     actions = validate(actions)
-    bins = bin256(actions, bin_norm)
-    fast = fast_encode(actions, scale)
-    return Comparison(actions, bins, fast, abs_errors(actions, bins.decoded), abs_errors(actions, fast.decoded))
+    bins = bin256(actions, bounds)
+    fast = fast_encode(actions, scale, bpe, bounds)
+    bin_errors = {**abs_errors(actions, bins.decoded), **clip_errors(actions, bins)}
+    return Comparison(actions, bounds, bins, fast, bin_errors, abs_errors(actions, fast.decoded))
 
 
 def table_rows(c: Comparison, names: list[str]) -> list[list]:
-    """One row per dimension: range, bin width, bin256 max/mean error, FAST max/mean error, non-zero
-    rounded DCT coefficients. Errors in the dimension's own units."""
+    """One row per dimension, columns as ``options.TABLE_HEADERS``; errors in the dimension's own units."""
     rows = []
     rng = c.actions.max(0) - c.actions.min(0)
+    b, f = c.bin_errors, c.fast_errors
+    inside = np.where(c.bins.clipped, 0.0, np.abs(c.bins.decoded - c.actions)).max(0)  # (D,)
     for d, name in enumerate(names):
         rows.append([
-            name, float(rng[d]), float(c.bins.width[d]),
-            c.bin_errors["per_dim_max_abs_error"][d], c.bin_errors["per_dim_mean_abs_error"][d],
-            c.fast_errors["per_dim_max_abs_error"][d], c.fast_errors["per_dim_mean_abs_error"][d],
-            int(np.count_nonzero(c.fast.rounded[:, d])),
+            name, float(rng[d]), float(c.bins.width[d]), float(inside[d]), b["per_dim_mean_abs_error"][d],
+            int(b["per_dim_clipped_values"][d]), b["per_dim_max_abs_error_clipped"][d],
+            f["per_dim_max_abs_error"][d], f["per_dim_mean_abs_error"][d], int(np.count_nonzero(c.fast.rounded[:, d])),
         ])
     return rows
 
 
 def dim_names(dims: int) -> list[str]:
-    from shared.actions import ACTION_NAMES
-
-    return list(ACTION_NAMES) if dims == len(ACTION_NAMES) else [f"a{d}" for d in range(dims)]
+    return list(A.ACTION_NAMES) if dims == len(A.ACTION_NAMES) else [f"a{d}" for d in range(dims)]
 
 
 # ------------------------------------------------------------------------------------------
@@ -310,13 +320,14 @@ def relative_error(original: np.ndarray, decoded: np.ndarray) -> tuple[float, fl
     return float(err.mean()), float(err.max())
 
 
-def scale_sweep(actions: np.ndarray, scales: tuple[float, ...] = SWEEP_SCALES) -> list[dict]:
+def scale_sweep(actions: np.ndarray, scales: tuple[float, ...] = SWEEP_SCALES, bounds: str = "chunk",
+                bpe=None) -> list[dict]:
     """FAST at each scale: token count and error (original units, and relative to each range)."""
     actions = validate(actions)
-    bpe = load_bpe()
+    bpe = bpe or load_bpe()
     rows = []
     for s in scales:
-        fast = fast_encode(actions, s, bpe)
+        fast = fast_encode(actions, s, bpe, bounds)
         err = abs_errors(actions, fast.decoded)
         rel_mean, rel_max = relative_error(actions, fast.decoded)
         rows.append({"scale": float(s), "num_tokens": len(fast.tokens),
@@ -335,34 +346,34 @@ def add_noise(actions: np.ndarray, level: float, seed: int = 0) -> np.ndarray:
 
 
 def noise_sweep(actions: np.ndarray, scale: float = DEFAULT_SCALE, levels: tuple[float, ...] = NOISE_LEVELS,
-                seed: int = 0) -> list[dict]:
+                seed: int = 0, bounds: str = "chunk", bpe=None) -> list[dict]:
     """FAST token count as noise is added to a chunk (bin256 stays T x D whatever the noise)."""
     actions = validate(actions)
-    bpe = load_bpe()
+    bpe = bpe or load_bpe()
     rows = []
     for level in levels:
         noisy = add_noise(actions, level, seed)
-        fast = fast_encode(noisy, scale, bpe)
+        fast = fast_encode(noisy, scale, bpe, bounds)
         rows.append({"noise": float(level), "fast_tokens": len(fast.tokens), "bin256_tokens": noisy.size,
                      "nonzero_coefficients": int(np.count_nonzero(fast.rounded))})
     return rows
 
 
-def frequency_sweep(seed: int, seconds: float = 1.0, rates: tuple[float, ...] = (5, 10, 15, 20, 30, 50, 100, 200),
-                    noise: float = 0.0, scale: float = DEFAULT_SCALE) -> list[dict]:
-    """The same robot motion sampled at several control frequencies: bin256 grows with T, FAST
-    stays nearly flat because a denser sampling of a smooth motion adds no new frequencies."""
-    from shared.actions import generate_chunk
-
-    bpe = load_bpe()
+def frequency_sweep(seed: int, seconds: float = 1.0, rates: tuple[float, ...] = RATES_HZ, noise: float = 0.0,
+                    scale: float = DEFAULT_SCALE, bounds: str = "chunk", bpe=None) -> list[dict]:
+    """The same robot motion (``seconds`` long) sampled at several control frequencies: bin256 grows
+    with T, FAST stays nearly flat because a denser sampling of a smooth motion adds no new frequencies.
+    Rates whose step count falls outside [2, MAX_STEPS] are left out."""
+    seconds = check.number(seconds, "duration (s)", 0, None, above=True)
+    bpe = bpe or load_bpe()
     rows = []
     for hz in rates:
         steps = int(round(seconds * hz))
-        if steps < 2 or steps > MAX_STEPS:
+        if steps < A.MIN_STEPS or steps > MAX_STEPS:
             continue
-        chunk = generate_chunk(seed, steps, hz, noise, bandwidth_hz=min(1.5, hz / 2))
-        rows.append({"hz": float(hz), "steps": steps, "bin256_tokens": chunk.size,
-                     "fast_tokens": len(fast_encode(chunk, scale, bpe).tokens)})
+        chunk = A.generate_chunk(seed, steps, hz, noise, bandwidth_hz=min(1.5, hz / 2))
+        rows.append({"hz": float(hz), "steps": steps, "seconds": steps / hz, "bin256_tokens": chunk.size,
+                     "fast_tokens": len(fast_encode(chunk, scale, bpe, bounds).tokens)})
     return rows
 
 
@@ -371,62 +382,67 @@ def frequency_sweep(seed: int, seconds: float = 1.0, rates: tuple[float, ...] = 
 # ------------------------------------------------------------------------------------------
 
 def perturb(actions: np.ndarray, scale: float = DEFAULT_SCALE, index: int = 0, delta: int = 1,
-            bin_norm: str = "minmax") -> dict:
+            bounds: str = "chunk") -> dict:
     """Add ``delta`` to token ``index`` of each tokenizer's sequence and decode both.
 
-    bin256: one entry moves by ``delta`` bin widths and nothing else changes. FAST: the token
-    may stand for a different number of coefficients, so everything after it shifts to other
-    frequencies and dimensions, and a one-coefficient change spreads over the whole time axis.
+    bin256: the one value of that step and dimension moves by the bins its id moved (``delta``,
+    or ``-delta`` when ``+delta`` would leave [0, 255], then clipped to it), times its bin width;
+    nothing else changes. FAST: the token may stand for a different number of coefficients, so
+    everything after it shifts to other frequencies and dimensions, and a one-coefficient change
+    spreads over the whole time axis. FAST's sequence is shorter: an index past its end takes its
+    last token.
     """
     actions = validate(actions)
     scale = check_scale(scale)
-    if isinstance(index, bool) or int(index) != index or isinstance(delta, bool) or int(delta) != delta:
-        raise ValueError("index and delta must be integers")
-    index, delta = int(index), int(delta)
+    steps, dims = actions.shape
+    index = check.integer(index, "token index", 0, steps * dims - 1)
+    bpe = load_bpe()
+    vocab = bpe.get_vocab_size()
+    delta = check.integer(delta, "delta", -(vocab - 1), vocab - 1)
     if delta == 0:
         raise ValueError("delta must not be 0 (it is the change applied to one token id)")
-    bpe = load_bpe()
-    c = compare(actions, scale, bin_norm)
-    steps, dims = actions.shape
+    c = compare(actions, scale, bounds, bpe)
+    span = np.where(np.ptp(actions, 0) > 0, np.ptp(actions, 0), 1.0)  # (D,)
 
     # bin256: one id in [0, 255]
     b_flat = c.bins.tokens.reshape(-1).copy()  # (T*D,)
-    b_index = min(max(index, 0), b_flat.size - 1)
-    b_old = int(b_flat[b_index])
-    b_new = b_old + delta if 0 <= b_old + delta < N_BINS else b_old - delta  # stay inside [0, 255]
-    b_flat[b_index] = int(np.clip(b_new, 0, N_BINS - 1))
+    b_old = int(b_flat[index])
+    reflected = not 0 <= b_old + delta < N_BINS
+    b_flat[index] = int(np.clip(b_old - delta if reflected else b_old + delta, 0, N_BINS - 1))
     b_decoded = bin_decode(b_flat.reshape(steps, dims), c.bins.lo, c.bins.hi)  # (T, D)
+    b_change = np.abs(b_decoded - c.bins.decoded)  # (T, D)
 
     # FAST: one BPE id in [0, vocab)
-    vocab = bpe.get_vocab_size()
     f_tokens = list(c.fast.tokens)
-    f_index = min(max(index, 0), len(f_tokens) - 1)
+    f_index = min(index, len(f_tokens) - 1)
     f_old = f_tokens[f_index]
     f_tokens[f_index] = (f_old + delta) % vocab
     f_dec = fast_decode(f_tokens, (steps, dims), scale, c.fast.lo, c.fast.hi, bpe)
-
-    b_change = np.abs(b_decoded - c.bins.decoded)  # (T, D)
     f_change = np.abs(f_dec.actions - c.fast.decoded)  # (T, D)
-    span = np.where(np.ptp(actions, 0) > 0, np.ptp(actions, 0), 1.0)
+
+    def moved(change: np.ndarray) -> int:
+        return int(np.count_nonzero(change > 1e-9 * span))
+
     return {
-        "bin256": {"index": b_index, "old_id": b_old, "new_id": int(b_flat[b_index]),
-                   "changed_entries": int(np.count_nonzero(b_change > 1e-12)),
-                   "max_change": float(b_change.max()), "max_change_relative": float((b_change / span).max()),
-                   "change": b_change, "decoded": b_decoded},
-        "fast": {"index": f_index, "old_id": int(f_old), "new_id": int(f_tokens[f_index]),
-                 "old_piece": list(map(int, text_to_coefficients(_piece(bpe, f_old)))),
-                 "new_piece": list(map(int, text_to_coefficients(_piece(bpe, f_tokens[f_index])))),
+        "bin256": {"index": index, "step": index // dims, "dimension": index % dims,
+                   "old_id": b_old, "new_id": int(b_flat[index]), "requested_delta": delta,
+                   "bins_moved": int(b_flat[index]) - b_old, "reflected": reflected, "bin_width": float(c.bins.width[index % dims]),
+                   "changed_entries": moved(b_change), "max_change": float(b_change.max()),
+                   "max_change_relative": float((b_change / span).max()), "change": b_change, "decoded": b_decoded},
+        "fast": {"index": f_index, "index_clipped": f_index != index, "old_id": int(f_old),
+                 "new_id": int(f_tokens[f_index]),
+                 "old_piece": list(map(int, A.text_to_coefficients(_piece(bpe, f_old)))),
+                 "new_piece": list(map(int, A.text_to_coefficients(_piece(bpe, f_tokens[f_index])))),
                  "coefficients_read": f_dec.coefficients_read, "expected": f_dec.expected,
                  "invalid_bytes": f_dec.invalid_bytes, "note": f_dec.note,
                  "changed_coefficients": int(np.count_nonzero(f_dec.rounded != c.fast.rounded)),
-                 "changed_entries": int(np.count_nonzero(f_change > 1e-12)),
-                 "max_change": float(f_change.max()), "max_change_relative": float((f_change / span).max()),
-                 "change": f_change, "decoded": f_dec.actions},
+                 "changed_entries": moved(f_change), "max_change": float(f_change.max()),
+                 "max_change_relative": float((f_change / span).max()), "change": f_change, "decoded": f_dec.actions},
         "comparison": c,
     }
 
 
 def _piece(bpe, token_id: int) -> str:
     """The characters one token stands for, if its bytes are complete UTF-8 (else only the valid ones)."""
-    text = bpe_bytes(bpe, [token_id]).decode("utf-8", errors="surrogateescape")
+    text = A.bpe_bytes(bpe, [token_id]).decode("utf-8", errors="surrogateescape")
     return "".join(c for c in text if not 0xDC80 <= ord(c) <= 0xDCFF)

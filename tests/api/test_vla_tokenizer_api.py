@@ -1,22 +1,29 @@
-"""The VLA tokenizer's public API through gradio_client: encode, chunk, compare, perturb.
+"""The VLA tokenizer's public API through gradio_client: encode, chunk, read_file, compare, perturb.
 
 Every bad input the issue names comes back as a clear error (AppError with our message), and a
-good call right after it still works.
+good call right after it still works. ``compare`` and ``perturb`` return what the page shows and then
+the paths of its downloads, which must read back as the values shown.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from PIL import Image
 
 from shared.actions import MAX_DIMS, MAX_STEPS, generate_chunk, to_csv, to_json
+from spaces.vla_tokenizer.options import SOURCES
+from tests.serving import call_concurrently
 
 ENCODE = "/vla_tokenizer_encode"
+BOX = SOURCES[1]  # the chunk in the text box (pasted or uploaded)
 SMOOTH_JSON = to_json(generate_chunk(3, 50, 50.0, 0.0), decimals=10)
 SMOOTH = np.array(json.loads(SMOOTH_JSON))  # exactly what the server parses
 
@@ -57,8 +64,8 @@ BAD = {
     "too many steps": (json.dumps([[0.0, 1.0]] * (MAX_STEPS + 1)), "fast", 10.0, f"at most {MAX_STEPS}"),
     "too many dims": (json.dumps([[0.0] * (MAX_DIMS + 1)] * 3), "bin256", 10.0, f"at most {MAX_DIMS}"),
     "non-numeric csv": ("1,2\n3,abc", "fast", 10.0, "non-numeric"),
-    # gradio checks a Radio's value before the handler runs; its message lists the choices
-    "unknown method": (SMOOTH_JSON, "vq", 10.0, r"not in the list of choices: \['bin256', 'fast'\]"),
+    "unknown method": (SMOOTH_JSON, "vq", 10.0, r"unknown method 'vq'; choose one of \['bin256', 'fast'\]"),
+    "scale as text": (SMOOTH_JSON, "fast", "abc", "scale must be a finite number"),
     "scale zero": (SMOOTH_JSON, "fast", 0.0, "greater than 0"),
     "scale negative": (SMOOTH_JSON, "fast", -3.0, "greater than 0"),
     "scale too large": (SMOOTH_JSON, "fast", 5000.0, "at most 1000"),
@@ -73,28 +80,101 @@ def test_encode_bad_input_then_good_call(client, name):
     _good_encode(client)
 
 
+COMPARE_OUTPUTS = 8  # summary, table, 4 figures, token ids, JSON; then the downloads
+
+
+def _compare(client, text, bounds="chunk", source="generate", seed=3, hz=50, noise=0.0):
+    return client.predict(text, 10.0, bounds, source, seed, hz, noise, api_name="/vla_tokenizer_compare")
+
+
 def test_chunk_compare_perturb(client, tmp_path):
-    text = client.predict("generate", 3, 50, 50, 0.0, None, "", api_name="/vla_tokenizer_chunk")
+    text = client.predict("generate", 3, 50, 50, 0.0, "", api_name="/vla_tokenizer_chunk")
     np.testing.assert_allclose(np.array(json.loads(text)), generate_chunk(3, 50, 50.0, 0.0), atol=1e-8)
-    result = client.predict(text, 10.0, "minmax", api_name="/vla_tokenizer_compare")
-    assert result["bin256"]["num_tokens"] == 350
+    out = _compare(client, text)
+    assert len(out) == COMPARE_OUTPUTS + 1
+    result = out[7]
+    assert result["bin256"]["num_tokens"] == 350 and result["bounds"] == "chunk"
     assert result["compression_ratio"] == pytest.approx(350 / result["fast"]["num_tokens"])
     tokens = [r["num_tokens"] for r in result["scale_sweep"]]
     assert tokens == sorted(tokens)
-    out = client.predict(text, 10.0, 30, 1, "minmax", api_name="/vla_tokenizer_perturb")
-    assert out["bin256"]["changed_entries"] == 1 and out["fast"]["changed_entries"] >= 1
+    assert {r["seconds"] for r in result["frequency_sweep"]} == {1.0}
+    assert result["bin256"]["clipped_values"] == 0  # per-chunk min-max bounds
+
+    md, _, numbers, files = client.predict(text, 10.0, 30, 1, "chunk", api_name="/vla_tokenizer_perturb")
+    assert numbers["bin256"]["changed_entries"] == 1 and numbers["fast"]["changed_entries"] >= 1
+    assert f"{numbers['bin256']['bins_moved']:+d} bin" in md
+    assert len(files) == 2  # the figure (PNG) and the numbers (JSON)
 
     buf = io.BytesIO()
     np.save(buf, SMOOTH[:20, :3])
     path = tmp_path / "chunk.npy"
     path.write_bytes(buf.getvalue())
-    uploaded = client.predict("upload a file", 0, 50, 50, 0.0, handle_file(str(path)), "",
-                              api_name="/vla_tokenizer_chunk")
-    assert np.array(json.loads(uploaded)).shape == (20, 3)
-    with pytest.raises(AppError, match="upload"):
-        client.predict("upload a file", 0, 50, 50, 0.0, None, "", api_name="/vla_tokenizer_chunk")
+    uploaded, source = client.predict(handle_file(str(path)), api_name="/vla_tokenizer_read_file")
+    assert np.array(json.loads(uploaded)).shape == (20, 3) and source != "generate"
+    boxed = client.predict(source, 0, 50, 50, 0.0, uploaded, api_name="/vla_tokenizer_chunk")
+    assert _compare(client, boxed, source=source)[7]["frequency_sweep"] is None  # not a generated motion
     with pytest.raises(AppError, match="non-numeric"):
-        client.predict("paste JSON or CSV", 0, 50, 50, 0.0, None, "a,b\n1,x", api_name="/vla_tokenizer_chunk")
+        client.predict(source, 0, 50, 50, 0.0, "a,b\n1,x", api_name="/vla_tokenizer_chunk")
     with pytest.raises(AppError, match="delta"):
-        client.predict(text, 10.0, 3, 0, "minmax", api_name="/vla_tokenizer_perturb")
+        client.predict(text, 10.0, 3, 0, "chunk", api_name="/vla_tokenizer_perturb")
     _good_encode(client)
+
+
+@pytest.mark.parametrize("args,message", [
+    (("generate", 3.5, 50, 50, 0.0, ""), "seed must be an integer"),
+    (("generate", 3, 1, 50, 0.0, ""), "steps must be an integer from 2 to 1000"),
+    (("generate", 3, 50, "nan", 0.0, ""), "control frequency"),
+    (("somewhere", 3, 50, 50, 0.0, ""), "unknown source"),
+])
+def test_chunk_bad_input_then_good_call(client, args, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name="/vla_tokenizer_chunk")
+    _good_encode(client)
+
+
+def test_compare_bad_input_then_good_call(client):
+    with pytest.raises(AppError, match="unknown bounds"):
+        _compare(client, SMOOTH_JSON, bounds="global")
+    with pytest.raises(AppError, match="per-chunk bounds"):  # dataset bounds exist for the 7-D corpus only
+        _compare(client, "[[1, 2], [3, 4], [5, 7]]", bounds="dataset", source=BOX)
+    with pytest.raises(AppError, match="token index must be an integer from 0 to 349"):
+        client.predict(SMOOTH_JSON, 10.0, 350, 1, "chunk", api_name="/vla_tokenizer_perturb")
+    _good_encode(client)
+
+
+def test_compare_downloads_read_back_as_shown(client):
+    x = SMOOTH.copy()
+    x[5, 0] = 1.0  # far outside the corpus' bounds for dx: bin256 clips it
+    out = _compare(client, to_json(x, decimals=10), bounds="dataset")
+    summary, shown_table, result, files = out[0], out[1], out[7], out[8]
+    assert result["bounds"] == "dataset" and result["bin256"]["clipped_values"] >= 1
+    assert "clipped" in summary
+    by_kind: dict[str, list[Path]] = {}
+    for f in map(Path, files):
+        by_kind.setdefault(f.suffix, []).append(f)
+    assert sorted(by_kind) == [".csv", ".json", ".png"] and len(by_kind[".png"]) == 4
+    (csv,) = by_kind[".csv"]
+    table = pd.read_csv(csv)
+    assert list(table.columns) == shown_table["headers"]
+    assert len(table) == len(shown_table["data"]) == 7
+    for row, shown in zip(table.itertuples(index=False), shown_table["data"], strict=True):
+        assert row[0] == shown[0]
+        np.testing.assert_allclose(np.array(row[1:], dtype=float), np.array(shown[1:], dtype=float), rtol=1e-12)
+    (js,) = by_kind[".json"]
+    assert json.loads(js.read_text()) == result
+    for png in by_kind[".png"]:
+        with Image.open(png) as im:
+            im.verify()
+            assert im.format == "PNG"
+
+
+def test_two_clients_compare_at_once(hub_url):
+    from gradio_client import Client
+
+    chunks = [to_json(generate_chunk(seed, 50, 50.0, 0.1), decimals=10) for seed in (1, 2)]
+    clients = [Client(hub_url, verbose=False) for _ in chunks]
+    results = call_concurrently([lambda c=c, t=t: _compare(c, t, source=BOX)[7]
+                                 for c, t in zip(clients, chunks, strict=True)])
+    for text, result in zip(chunks, results, strict=True):  # each gets the answer for its own chunk
+        assert result["fast"]["tokens"] == _compare(clients[0], text, source=BOX)[7]["fast"]["tokens"]
+    assert results[0]["fast"]["tokens"] != results[1]["fast"]["tokens"]

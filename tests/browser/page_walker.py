@@ -46,7 +46,7 @@ _HOLDS_VALUE = """([id, type]) => {
 }"""
 
 # gradio's status tracker: queued/running classes, and the bars a handler's gr.Progress draws
-_BUSY = "() => document.querySelectorAll('.pending, .generating, .eta-bar, .progress-level, .progress-bar').length"
+_BUSY = "() => document.querySelectorAll('.pending, .generating, .eta-bar, .progress-level, .progress-bar, .meta-text').length"
 _TOASTS = "() => Array.from(document.querySelectorAll('.toast-body.error, [data-testid=\"toast-body\"].error'))" \
           ".map(t => t.innerText.trim())"
 

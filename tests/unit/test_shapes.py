@@ -43,11 +43,29 @@ def test_vocabulary_meets_the_minimum():
     assert set(BACKGROUNDS) == {"plain", "gradient", "noise", "stripes", "checker"}
 
 
-def test_caption_names_every_attribute():
-    for i in range(50):
+def test_caption_colour_word_is_the_named_colour_nearest_the_drawn_pixels():
+    """Read the caption's words and the rendered pixels, not the spec: the colour word must name the
+    nominal colour closest to the mean colour of the shape as drawn (jitter is +-20 per channel)."""
+    import numpy as np
+
+    from shared.data.shapes import render
+
+    checked = 0
+    for i in range(600):
         s = spec_at("val", i)
-        assert s.caption == f"a {s.size} {s.color} {s.shape} in the {s.position}"
-        assert s.position in POSITIONS and SHAPES[s.label] == s.shape
+        if not is_easy(s) or s.background != "plain":
+            continue
+        words = s.caption.split()
+        assert words[0] == "a" and words[4:6] == ["in", "the"] and " ".join(words[6:]) in POSITIONS
+        size_word, colour_word, shape_word = words[1:4]
+        assert size_word in SIZES and shape_word in SHAPES
+        pixels = np.asarray(render(s, 64), dtype=float).reshape(-1, 3)
+        far = np.linalg.norm(pixels - np.array(s.bg_rgb), axis=1) > 60  # the shape, not the background
+        mean = pixels[far].mean(axis=0)
+        nearest = min(COLORS, key=lambda c: np.linalg.norm(mean - np.array(COLORS[c])))
+        assert nearest == colour_word, (i, s.caption, mean.round())
+        checked += 1
+    assert checked >= 20
 
 
 def test_position_word_matches_where_the_shape_is_drawn():

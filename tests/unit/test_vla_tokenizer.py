@@ -2,13 +2,16 @@
 
 Independent references used here: bin edges from ``np.linspace`` and ``np.searchsorted``; the
 DCT-II as an explicit cosine matrix; the Hugging Face tokenizer's own decoder; hand-written
-zig-zag codes.
+zig-zag codes; ``np.quantile`` over the corpus; the facts the BPE's recipe wrote beside it.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +19,24 @@ import pytest
 from shared import actions as A
 from spaces.vla_tokenizer import compute as C
 
+ROOT = Path(__file__).resolve().parents[2]
+WEIGHTS = ROOT / "shared" / "weights" / "fast-bpe-actions"
 SMOOTH = A.generate_chunk(3, steps=50, hz=50.0, noise=0.0)  # the space's default chunk
+
+
+@functools.cache
+def shipped() -> tuple[dict, dict, str]:
+    """What the BPE's recipe wrote: fast_config.json, metrics.json and the model card."""
+    return (json.loads((WEIGHTS / "fast_config.json").read_text()), json.loads((WEIGHTS / "metrics.json").read_text()),
+            (WEIGHTS / "README.md").read_text())
+
+
+@functools.cache
+def corpus_percentiles() -> np.ndarray:
+    """(2, D): the 1st/99th percentiles over every step of the corpus the BPE was trained on."""
+    cfg, metrics, _ = shipped()
+    steps = np.concatenate(A.corpus(metrics["corpus_chunks"], seed=0))  # seed 0: the recipe's, in the card
+    return np.quantile(steps, [cfg["quantile"], 1 - cfg["quantile"]], axis=0)
 
 
 def dct_matrix(n: int) -> np.ndarray:
@@ -117,6 +137,19 @@ def test_parser_rejects_bad_input(name):
         A.parse_actions(text)
 
 
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(steps=1), "steps must be an integer from 2 to 1000, got 1"),
+    (dict(steps=2.5), "steps must be an integer"),
+    (dict(hz=0.5), "control frequency"),
+    (dict(noise=-0.1), "noise"),
+    (dict(seed=-1), "seed must be an integer"),
+    (dict(seed="abc"), "seed must be an integer"),
+])
+def test_generator_refuses_bad_arguments_with_the_allowed_range(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        A.generate_chunk(**{"seed": 0, **kwargs})
+
+
 def test_validate_rejects_too_many_steps_as_array():
     with pytest.raises(ValueError, match="at most"):
         A.validate(np.zeros((A.MAX_STEPS + 1, 2)))
@@ -165,15 +198,44 @@ def test_bin256_tokens_errors_and_centres_on_random_data():
     assert out["mean_abs_error"] == pytest.approx(np.abs(decoded - x).mean())
 
 
-def test_bin256_constant_dimension_and_quantile_clipping():
+def test_bin256_constant_dimension():
     x = np.stack([np.linspace(0, 1, 101), np.full(101, 3.0)], 1)
     b = C.bin256(x)
     np.testing.assert_array_equal(b.decoded[:, 1], 3.0)
-    q = C.bin256(x, "quantile")
-    assert q.lo[0] == pytest.approx(0.01) and q.hi[0] == pytest.approx(0.99)
-    assert q.tokens[0, 0] == 0 and q.tokens[-1, 0] == 255  # values outside the 1st/99th percentiles clip
-    with pytest.raises(ValueError, match="normalisation"):
+    assert not b.clipped.any()  # per-chunk bounds are the min and max: nothing lies outside
+    with pytest.raises(ValueError, match="unknown bounds"):
         C.bin256(x, "zscore")
+
+
+def test_dataset_bounds_are_the_corpus_percentiles_and_clip_bin256():
+    ref = corpus_percentiles()
+    lo, hi = C.dataset_bounds()
+    np.testing.assert_allclose(np.stack([lo, hi]), ref, rtol=0, atol=1e-15)
+    assert C.dataset_bounds()[0] is lo  # computed once, then cached
+
+    x = SMOOTH.copy()
+    x[10, 0] = hi[0] + 0.01  # one value beyond the dataset's 99th percentile
+    x[20, 1] = lo[1] - 0.02  # one below its 1st
+    c = C.compare(x, 10.0, "dataset")
+    np.testing.assert_array_equal(c.bins.lo, lo)
+    np.testing.assert_array_equal(c.fast.lo, lo)  # the same bounds for both tokenizers
+    outside = (x < lo) | (x > hi)
+    assert outside.sum() >= 2
+    np.testing.assert_array_equal(c.bins.clipped, outside)
+    half_bin = (hi - lo) / 512
+    err = np.abs(c.bins.decoded - x)
+    inside = np.where(outside, 0, err)
+    assert (inside.max(0) <= half_bin * (1 + 1e-9)).all()  # the bound holds inside [lo, hi] ...
+    assert err[10, 0] == pytest.approx(x[10, 0] - (hi[0] - half_bin[0]))  # ... outside: clipped to the last bin
+    assert err[20, 1] == pytest.approx((lo[1] + half_bin[1]) - x[20, 1])
+    assert err[10, 0] > half_bin[0] and err[20, 1] > half_bin[1]
+    b = c.bin_errors
+    assert b["clipped_values"] == outside.sum()
+    assert b["max_abs_error_clipped"] == pytest.approx(err[outside].max())
+    assert b["max_abs_error_inside_bounds"] == pytest.approx(err[~outside].max())
+    assert c.fast.outside.sum() == outside.sum()  # FAST does not clip: the values go past +-1
+    with pytest.raises(ValueError, match="per-chunk"):
+        C.compare(np.zeros((5, 3)) + np.arange(5)[:, None], 10.0, "dataset")
 
 
 def test_errors_are_in_original_units():
@@ -240,19 +302,29 @@ def test_bpe_bytes_match_the_tokenizer_decoder():
 
     path = "shared/weights/fast-bpe-actions"
     hf = AutoTokenizer.from_pretrained(path)
-    assert len(hf) == C.FAST_VOCAB == 1024
-    assert len(PreTrainedTokenizerFast.from_pretrained(path)) == 1024
+    assert len(hf) == C.FAST_VOCAB == shipped()[0]["vocab_size"]
+    assert len(PreTrainedTokenizerFast.from_pretrained(path)) == C.FAST_VOCAB
     f = C.fast_encode(A.generate_chunk(4, 100, 50.0, 0.2), 50.0)
     assert hf(f.text)["input_ids"] == f.tokens
-    assert C.bpe_bytes(C.load_bpe(), f.tokens).decode("utf-8") == hf.decode(f.tokens) == f.text
+    assert A.bpe_bytes(C.load_bpe(), f.tokens).decode("utf-8") == hf.decode(f.tokens) == f.text
 
 
 def test_space_text_matches_the_training_recipe():
-    from shared.training.fast_bpe_actions import chunk_text
+    from shared.training import fast_bpe_actions
 
+    assert fast_bpe_actions.chunk_text is A.chunk_text  # one front end for the space and the recipe
     for seed in range(3):
         x = A.generate_chunk(seed, 40, 20.0, 0.05)
-        assert C.fast_encode(x, 10.0).text == chunk_text(x, 10.0)
+        assert C.fast_encode(x, 10.0).text == fast_bpe_actions.chunk_text(x, 10.0)
+
+
+def test_byte_table_is_byte_level_bpes_alphabet():
+    from tokenizers import pre_tokenizers
+
+    table = A.bytes_to_unicode()
+    assert sorted(table) == list(range(256))
+    assert set(table.values()) == set(pre_tokenizers.ByteLevel.alphabet())
+    assert table[ord("A")] == "A" and table[ord(" ")] == "\u0120"  # GPT-2: a space is written "Ġ"
 
 
 def test_fast_decode_repairs_wrong_lengths_and_bad_bytes():
@@ -285,6 +357,36 @@ def test_perturb_one_token():
     assert any("padded" in n or "trimmed" in n for n in notes)
     with pytest.raises(ValueError, match="delta"):
         C.perturb(SMOOTH, 10.0, 0, 0)
+    with pytest.raises(ValueError, match="token index must be an integer from 0 to 349"):
+        C.perturb(SMOOTH, 10.0, 350, 1)
+
+
+@pytest.mark.parametrize("delta", [3, -7])
+def test_perturb_moves_the_bin_value_by_the_bins_its_id_moved(delta):
+    from spaces.vla_tokenizer import app
+
+    top = int(np.argmax(SMOOTH[:, 2]))  # dz's maximum: id 255 under min-max bounds
+    index = top * 7 + 2
+    out = C.perturb(SMOOTH, 10.0, index=index, delta=delta)
+    b = out["bin256"]
+    width = (SMOOTH[:, 2].max() - SMOOTH[:, 2].min()) / 256
+    assert b["old_id"] == 255
+    assert b["new_id"] == 255 - abs(delta)  # +3 leaves [0, 255], so it is subtracted; -7 is applied as is
+    assert b["changed_entries"] == 1
+    assert b["max_change"] == pytest.approx(abs(delta) * width)
+    text = app.perturb_markdown(out)
+    assert f"{-abs(delta):+d} bins" in text and f"by {abs(delta)} x its bin width" in text
+    assert "one bin width" not in text
+    assert ("subtracted" in text) == (delta > 0)
+
+
+def test_perturb_text_when_the_id_cannot_move():
+    from spaces.vla_tokenizer import app
+
+    index = int(np.argmin(SMOOTH[:, 0])) * 7  # dx's minimum: id 0
+    out = C.perturb(SMOOTH, 10.0, index=index, delta=300)  # 0 + 300 and 0 - 300 both leave [0, 255]
+    assert out["bin256"]["new_id"] == 0 and out["bin256"]["changed_entries"] == 0
+    assert "no value moved" in app.perturb_markdown(out)
 
 
 def test_noise_and_frequency_sweeps():
@@ -298,6 +400,20 @@ def test_noise_and_frequency_sweeps():
     assert [r["bin256_tokens"] for r in freq] == [70, 350, 1400]
     # bin256 grows 20x from 10 to 200 Hz; FAST far less
     assert freq[-1]["fast_tokens"] / freq[0]["fast_tokens"] < 10
+    two = C.frequency_sweep(3, seconds=2.0, rates=(10, 50))
+    assert [(r["steps"], r["seconds"]) for r in two] == [(20, 2.0), (100, 2.0)]
+
+
+def test_the_frequency_plot_states_the_chunks_own_duration():
+    from spaces.vla_tokenizer import app
+
+    x = A.generate_chunk(3, 100, 50.0, 0.0)  # 100 steps at 50 Hz: 2 seconds
+    out = app.compare(A.to_json(x, 10), 10.0, "chunk", "generate", 3, 50, 0.0)
+    figure = out[5]
+    labels = [ax.get_xlabel() for ax in figure.axes]
+    assert any("the same 2-second motion" in label for label in labels), labels
+    assert not any("1-second" in label for label in labels)
+    assert {r["seconds"] for r in out[7]["frequency_sweep"]} == {2.0}
 
 
 @pytest.mark.parametrize("method,scale,message", [
@@ -314,18 +430,87 @@ def test_encode_rejects_bad_method_and_scale(method, scale, message):
 
 
 def test_compare_table_and_relative_error():
+    from spaces.vla_tokenizer.options import TABLE_HEADERS
+
     c = C.compare(SMOOTH, 10.0)
     assert c.ratio == pytest.approx(350 / len(c.fast.tokens))
     rows = C.table_rows(c, C.dim_names(7))
     assert [r[0] for r in rows] == list(A.ACTION_NAMES)
+    assert all(len(r) == len(TABLE_HEADERS) for r in rows)
     for d, row in enumerate(rows):
         assert row[1] == pytest.approx(SMOOTH[:, d].max() - SMOOTH[:, d].min())
         assert row[2] == pytest.approx(row[1] / 256)
         assert row[3] == pytest.approx(np.abs(c.bins.decoded[:, d] - SMOOTH[:, d]).max())
-        assert row[6] == pytest.approx(np.abs(c.fast.decoded[:, d] - SMOOTH[:, d]).mean())
-        assert row[7] == np.count_nonzero(c.fast.rounded[:, d])
+        assert row[5] == 0 and row[6] == 0  # per-chunk min-max bounds: nothing clipped
+        assert row[8] == pytest.approx(np.abs(c.fast.decoded[:, d] - SMOOTH[:, d]).mean())
+        assert row[9] == np.count_nonzero(c.fast.rounded[:, d])
     mean, worst = C.relative_error(SMOOTH, c.bins.decoded)
     per_dim = np.abs(c.bins.decoded - SMOOTH) / np.ptp(SMOOTH, 0)
     assert mean == pytest.approx(per_dim.mean()) and worst == pytest.approx(per_dim.max())
     assert worst <= 0.5 / 256 + 1e-12  # half a bin, as a fraction of the range
     assert C.dim_names(3) == ["a0", "a1", "a2"]
+
+
+# ------------------------------------------------------------------------------------------
+#                                   The page
+# ------------------------------------------------------------------------------------------
+
+def _ordinal_pair(q: float) -> tuple[str, str]:
+    return str(round(100 * q)), str(round(100 * (1 - q)))
+
+
+@functools.cache
+def page() -> tuple[str, dict]:
+    """The text of every Markdown block of the built page, and its components by label."""
+    import gradio as gr
+
+    from spaces.vla_tokenizer import app
+
+    demo = app.build()
+    blocks = list(demo.blocks.values())
+    text = "\n".join(str(b.value) for b in blocks if isinstance(b, (gr.Markdown, gr.HTML)) and b.value)
+    return text, {getattr(b, "label", None): b for b in blocks}
+
+
+def test_page_states_the_shipped_bpe_facts():
+    cfg, metrics, card = shipped()
+    text, by_label = page()
+    vocab = re.findall(r"vocabulary of (\d+)", text)
+    assert vocab and set(vocab) == {str(cfg["vocab_size"])} == {str(metrics["vocab_size"])}
+    scales = re.findall(r"trained at (?:scale )?([\d.]+)", text)
+    assert len(scales) >= 2 and set(scales) == {f"{cfg['scale']:g}"}
+    assert by_label["FAST scale"].value == cfg["scale"]  # the page's default is the BPE's training scale
+    chunks = re.findall(r"(?<![\w.])([\d,]+) (?:generated )?chunks", text)  # "20,000 chunks", not "50x7 chunks"
+    assert chunks and set(chunks) == {f"{metrics['corpus_chunks']:,}"}
+    assert f"{metrics['corpus_chunks']} chunks from `shared.actions.corpus` (seed 0)" in card
+    percentiles = re.findall(r"(\d+)(?:st|nd|rd|th)/(\d+)(?:st|nd|rd|th) percentiles", text)
+    assert percentiles and set(percentiles) == {_ordinal_pair(cfg["quantile"])}
+    held_out = re.search(r"averages ([\d.]+) tokens, ([\d.]+)x\s+fewer than bin256's (\d+)", text)
+    assert held_out and held_out.groups() == (f"{metrics['mean_tokens_50x7_noise0']:g}",
+                                              f"{metrics['compression_vs_bin256_noise0']:g}",
+                                              str(metrics["bin256_tokens_50x7"]))
+    assert "not the FAST+" in text and "not the FAST+ universal tokenizer" in card
+
+
+def test_page_header_comes_from_the_registry():
+    from hub.registry import get
+    from spaces.vla_tokenizer import app
+
+    t = get("vla_tokenizer")
+    assert app.TITLE == t.title
+    assert f"## {t.emoji} {t.title}" in page()[0]
+    source = (ROOT / "spaces" / "vla_tokenizer" / "app.py").read_text()
+    assert t.title not in source and t.emoji not in source  # typed once, in hub/registry.py
+
+
+@pytest.mark.parametrize("where", ["page", "README"])
+def test_no_stale_claims(where):
+    text = page()[0] if where == "page" else (ROOT / "spaces" / "vla_tokenizer" / "README.md").read_text()
+    flat = " ".join(text.split())
+    assert "1-second motion" not in flat
+    assert "one bin width" not in flat  # the brittleness text states the edit's own change
+    for m in re.finditer(r"half a bin", flat):  # the bound holds inside [lo, hi] only
+        assert "inside" in flat[max(0, m.start() - 120):m.end() + 40].lower(), flat[m.start() - 120:m.end() + 40]
+    assert "dataset bounds" in flat and "per-chunk bounds" in flat
+    assert "training set" in flat or "training data" in flat  # where OpenVLA and FAST take their bounds
+
