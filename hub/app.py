@@ -48,15 +48,18 @@ def select(only: Iterable[str] | None = None, tutorials: Sequence[Tutorial] = SP
     return [t for t in tutorials if t.slug in wanted]
 
 
-def build_space(tutorial: Tutorial) -> gr.Blocks:
-    """Import ``spaces.<slug>.app``, call its ``build()`` and give every component a DOM id."""
-    module = importlib.import_module(tutorial.module)
-    demo = module.build()
-    for block in demo.blocks.values():
-        # "<slug>-<id>" unless the space chose one: CSS and the browser test can then find the element
-        # of any component or layout block the page config names (gradio puts no id on one otherwise).
+def _give_dom_ids(blocks, slug: str) -> None:
+    """``elem_id = "<slug>-<id>"`` for every block without one: CSS and the browser test can then find the
+    element of any component or layout block the page config names (gradio puts no id on one otherwise)."""
+    for block in blocks:
         if hasattr(block, "elem_id") and not block.elem_id:
-            block.elem_id = f"{tutorial.slug}-{block._id}"
+            block.elem_id = f"{slug}-{block._id}"
+
+
+def build_space(tutorial: Tutorial) -> gr.Blocks:
+    """The space alone: ``spaces.<slug>.app.build()``, with DOM ids."""
+    demo = importlib.import_module(tutorial.module).build()
+    _give_dom_ids(demo.blocks.values(), tutorial.slug)
     return demo
 
 
@@ -88,30 +91,28 @@ def _landing(selected: list[Tutorial], failed: dict[str, str]) -> str:
 
 
 def build_hub(only: Iterable[str] | None = None, tutorials: Sequence[Tutorial] = SPACES) -> gr.Blocks:
-    """Landing tab plus one tab per space. A space whose build() raises becomes an error tab."""
+    """Landing tab plus one tab per space, each rendered in place by its ``render(demo)``.
+    A space whose render raises becomes an error tab; the others still work."""
     selected = select(only, tutorials)
-    built: dict[str, gr.Blocks] = {}
     failed: dict[str, str] = {}
-    for t in selected:  # build outside the hub's context, then render into a tab
-        try:
-            built[t.slug] = build_space(t)
-        except Exception:
-            log.exception("space %s failed to build", t.slug)
-            failed[t.slug] = traceback.format_exc(limit=3)
-
     with gr.Blocks(title=TITLE) as hub:
         with gr.Tabs():
             with gr.Tab("🗺️ Learning path", id="home"):
-                gr.HTML(_landing(selected, failed))
+                landing = gr.HTML()
             for t in selected:
                 with gr.Tab(f"{t.emoji} {t.title}", id=t.slug):
-                    if t.slug in built:
-                        built[t.slug].render()
-                    else:
+                    before = set(hub.blocks)
+                    try:
+                        importlib.import_module(t.module).render(hub)
+                    except Exception:
+                        log.exception("space %s failed to build", t.slug)
+                        failed[t.slug] = traceback.format_exc(limit=3)
                         gr.Markdown(
                             f"### {t.emoji} {t.title} is unavailable\n\nThis space failed to build; the "
                             f"other tabs still work. The error was:\n\n```\n{failed[t.slug]}\n```"
                         )
+                    _give_dom_ids([b for i, b in hub.blocks.items() if i not in before], t.slug)
+        landing.value = _landing(selected, failed)  # read when the Blocks closes, so failures show
     return hub
 
 

@@ -266,112 +266,119 @@ def _shape_of(path: str) -> str:
     return Path(path).stem.rsplit("_", 1)[-1]
 
 
-def build() -> gr.Blocks:
+def render(demo: gr.Blocks) -> None:
+    """The page's components and events, created in the current Blocks context: ``build()`` wraps them
+    in a Blocks of their own; the hub renders them straight into its tab (one build per space, and no
+    Blocks of its own, whose set-up costs gradio about 0.25 s: issue 14's start-up budget)."""
     samples = sample_examples()
     facts = options.shipped_facts(options.DEFAULT_MODEL)
     default_image = samples[0] if samples else None
-    with gr.Blocks(title=TUTORIAL.title) as demo:
+    gr.Markdown(
+        f"## {TUTORIAL.emoji} {TUTORIAL.title}\n"
+        "CLIP embeds an image and a sentence into one space and compares them with a cosine similarity. "
+        "Trained so that matching image-caption pairs score highest in a batch, it classifies images into "
+        f"labels it never saw as classes: turn each label into a sentence and pick the closest ({PAPER}). "
+        "Everything below is computed by the model you pick.\n\n" + _facts_text(facts)
+    )
+    model = gr.Dropdown(names(TASK), value=options.DEFAULT_MODEL, label="Model", info=_model_info())
+    model_state = gr.State(options.DEFAULT_MODEL)  # the classify endpoint's model; hidden from the API
+    model.change(lambda m: m, model, model_state, api_visibility="private")
+
+    with gr.Tab("Zero-shot"):
         gr.Markdown(
-            f"## {TUTORIAL.emoji} {TUTORIAL.title}\n"
-            "CLIP embeds an image and a sentence into one space and compares them with a cosine similarity. "
-            "Trained so that matching image-caption pairs score highest in a batch, it classifies images into "
-            f"labels it never saw as classes: turn each label into a sentence and pick the closest ({PAPER}). "
-            "Everything below is computed by the model you pick.\n\n" + _facts_text(facts)
+            "Give an image, candidate labels and one or more prompt templates (one per line, `{}` is the label). "
+            "Several templates are averaged into one text embedding per label, the paper's *prompt ensembling*. "
+            f"At most {options.MAX_LABELS} labels; prompts longer than the model's text context are truncated."
         )
-        model = gr.Dropdown(names(TASK), value=options.DEFAULT_MODEL, label="Model", info=_model_info())
-        model_state = gr.State(options.DEFAULT_MODEL)  # the classify endpoint's model; hidden from the API
-        model.change(lambda m: m, model, model_state, api_visibility="private")
+        with gr.Row():
+            with gr.Column():
+                image = gr.Image(default_image, label="Image", height=260, type="pil")
+                labels = gr.Textbox(SHAPE_LABELS, label="Candidate labels (comma- or newline-separated)", lines=2)
+                template = gr.Textbox(options.DEFAULT_TEMPLATE, label="Prompt template(s), one per line", lines=3)
+                go = gr.Button("Classify", variant="primary")
+            with gr.Column():
+                probs = gr.Label(label="Probabilities (softmax at the learned scale)", num_top_classes=10)
+                notes = gr.Markdown()
+        star = [p for p in samples if _shape_of(p) == "star"][:1]  # colour x shape labels on the star sample
+        gr.Examples(
+            [[p, SHAPE_LABELS, options.DEFAULT_TEMPLATE] for p in samples]
+            + [[p, ", ".join(f"{c} {s}" for c in COLORS for s in ("star", "cross")), ENSEMBLE] for p in star],
+            inputs=[image, labels, template], cache_examples=False,
+            label="Samples (renders of the shapes dataset); the last uses a three-template ensemble",
+        )
+        gr.Markdown(_temperature_text(facts))
+        temperature = gr.Slider(0.005, 1.0, value=options.PAPER_INIT_TEMPERATURE, step=0.005,
+                                label="Your temperature τ (starts at CLIP's initial 0.07)")
+        with gr.Row():
+            with gr.Column():
+                gr.Markdown("**Probabilities at the learned τ (blue) and at yours (orange)**, top 20 labels.")
+                chart = gr.Plot(label="Probabilities at the learned and your temperature", show_label=False)
+            table = gr.Dataframe(headers=["label", "cosine", "logit (s·cos)", "p (learned τ)", "p (your τ)"],
+                                 label="Cosine similarities", interactive=False)
+        files = downloads()
+        result = gr.State(None)
+        shown = [probs, chart, table, notes]
+        redraw = dict(fn=with_downloads(explain, shown), inputs=[result, temperature], outputs=shown + [files],
+                      api_visibility="private")
+        raw_values(go.click, with_downloads(classify, [probs, result]), [image, labels, template, model_state],
+                   [probs, result, files], api_name=f"{SLUG}_classify").success(**redraw)
+        temperature.change(**redraw)
 
-        with gr.Tab("Zero-shot"):
-            gr.Markdown(
-                "Give an image, candidate labels and one or more prompt templates (one per line, `{}` is the label). "
-                "Several templates are averaged into one text embedding per label, the paper's *prompt ensembling*. "
-                f"At most {options.MAX_LABELS} labels; prompts longer than the model's text context are truncated."
-            )
-            with gr.Row():
-                with gr.Column():
-                    image = gr.Image(default_image, label="Image", height=260, type="pil")
-                    labels = gr.Textbox(SHAPE_LABELS, label="Candidate labels (comma- or newline-separated)", lines=2)
-                    template = gr.Textbox(options.DEFAULT_TEMPLATE, label="Prompt template(s), one per line", lines=3)
-                    go = gr.Button("Classify", variant="primary")
-                with gr.Column():
-                    probs = gr.Label(label="Probabilities (softmax at the learned scale)", num_top_classes=10)
-                    notes = gr.Markdown()
-            star = [p for p in samples if _shape_of(p) == "star"][:1]  # colour x shape labels on the star sample
-            gr.Examples(
-                [[p, SHAPE_LABELS, options.DEFAULT_TEMPLATE] for p in samples]
-                + [[p, ", ".join(f"{c} {s}" for c in COLORS for s in ("star", "cross")), ENSEMBLE] for p in star],
-                inputs=[image, labels, template], cache_examples=False,
-                label="Samples (renders of the shapes dataset); the last uses a three-template ensemble",
-            )
-            gr.Markdown(_temperature_text(facts))
-            temperature = gr.Slider(0.005, 1.0, value=options.PAPER_INIT_TEMPERATURE, step=0.005,
-                                    label="Your temperature τ (starts at CLIP's initial 0.07)")
-            with gr.Row():
-                with gr.Column():
-                    gr.Markdown("**Probabilities at the learned τ (blue) and at yours (orange)**, top 20 labels.")
-                    chart = gr.Plot(label="Probabilities at the learned and your temperature", show_label=False)
-                table = gr.Dataframe(headers=["label", "cosine", "logit (s·cos)", "p (learned τ)", "p (your τ)"],
-                                     label="Cosine similarities", interactive=False)
-            files = downloads()
-            result = gr.State(None)
-            shown = [probs, chart, table, notes]
-            redraw = dict(fn=with_downloads(explain, shown), inputs=[result, temperature], outputs=shown + [files],
-                          api_visibility="private")
-            raw_values(go.click, with_downloads(classify, [probs, result]), [image, labels, template, model_state],
-                       [probs, result, files], api_name=f"{SLUG}_classify").success(**redraw)
-            temperature.change(**redraw)
+    with gr.Tab("Contrastive batch"):
+        gr.Markdown(
+            "Training sees a batch of N images and their N captions. The N×N cosine matrix should be brightest on "
+            "the diagonal. CLIP's loss is the **symmetric InfoNCE**: a cross-entropy over each row (image→text) and "
+            f"each column (text→image) of s · cosine, averaged ({PAPER}, Figure 3). The images are held-out renders "
+            "(test split) and their true captions; off-diagonal pairs with the highest similarity are the "
+            "**hard negatives**, the pairs the loss works hardest to push apart."
+        )
+        with gr.Row():
+            n = gr.Slider(2, options.MAX_BATCH, value=12, step=1, label="N (images and captions)")
+            start = gr.Number(0, label="First test-split index", precision=0, minimum=0,
+                              maximum=options.MAX_START)
+            run_batch = gr.Button("Embed the batch", variant="primary")
+        with gr.Row():
+            heatmap = gr.Plot(label="Cosine similarity, image i x caption j", show_label=False)
+            with gr.Column():
+                loss = gr.Markdown()
+                hard = gr.Dataframe(headers=["image", "its caption", "caption", "confused with", "cosine",
+                                             "cosine of the true pair"], label="Hard negatives", interactive=False)
+                batch_files = downloads()
+        gallery = gr.Gallery(label="The batch (model input size, enlarged)", columns=8, height=260)
+        batch_outputs = [heatmap, loss, hard, gallery]
+        raw_values(run_batch.click, with_downloads(batch, batch_outputs), [n, start, model],
+                   batch_outputs + [batch_files], api_name=f"{SLUG}_batch")
 
-        with gr.Tab("Contrastive batch"):
-            gr.Markdown(
-                "Training sees a batch of N images and their N captions. The N×N cosine matrix should be brightest on "
-                "the diagonal. CLIP's loss is the **symmetric InfoNCE**: a cross-entropy over each row (image→text) and "
-                f"each column (text→image) of s · cosine, averaged ({PAPER}, Figure 3). The images are held-out renders "
-                "(test split) and their true captions; off-diagonal pairs with the highest similarity are the "
-                "**hard negatives**, the pairs the loss works hardest to push apart."
-            )
-            with gr.Row():
-                n = gr.Slider(2, options.MAX_BATCH, value=12, step=1, label="N (images and captions)")
-                start = gr.Number(0, label="First test-split index", precision=0, minimum=0,
-                                  maximum=options.MAX_START)
-                run_batch = gr.Button("Embed the batch", variant="primary")
-            with gr.Row():
-                heatmap = gr.Plot(label="Cosine similarity, image i x caption j", show_label=False)
-                with gr.Column():
-                    loss = gr.Markdown()
-                    hard = gr.Dataframe(headers=["image", "its caption", "caption", "confused with", "cosine",
-                                                 "cosine of the true pair"], label="Hard negatives", interactive=False)
-                    batch_files = downloads()
-            gallery = gr.Gallery(label="The batch (model input size, enlarged)", columns=8, height=260)
-            batch_outputs = [heatmap, loss, hard, gallery]
-            raw_values(run_batch.click, with_downloads(batch, batch_outputs), [n, start, model],
-                       batch_outputs + [batch_files], api_name=f"{SLUG}_batch")
+    with gr.Tab("Where in the image"):
+        gr.Markdown(
+            "**Indicative only.** CLIP has no cross-attention between image and text: the towers meet once, in "
+            "the cosine between the pooled [CLS] embedding and the text embedding. Here every patch token of the "
+            "last layer goes through the same final layer norm and projection as [CLS] and is compared with the "
+            "label's text embedding. Patch tokens were never trained to align with text, so this map can be "
+            "noisy or inverted; MaskCLIP (Zhou et al., 2022) found raw patch outputs localise poorly. It shows "
+            "what the patch tokens carry, not where the model 'looked'."
+        )
+        with gr.Row():
+            with gr.Column():
+                loc_image = gr.Image(default_image, label="Image", height=260, type="pil")
+                loc_label = gr.Textbox(_shape_of(default_image) if default_image else "star",
+                                       label="Label to locate")
+                loc_template = gr.Textbox(options.DEFAULT_TEMPLATE, label="Prompt template(s), one per line")
+                run_loc = gr.Button("Map the patches", variant="primary")
+            with gr.Column():
+                loc_plot = gr.Plot(label="Patch-text cosine map", show_label=False)
+                loc_note = gr.Markdown()
+                loc_files = downloads()
+        gr.Examples([[p, _shape_of(p)] for p in samples],
+                    inputs=[loc_image, loc_label], cache_examples=False, label="Samples")
+        loc_outputs = [loc_plot, loc_note]
+        raw_values(run_loc.click, with_downloads(locate, loc_outputs), [loc_image, loc_label, loc_template, model],
+                   loc_outputs + [loc_files], api_name=f"{SLUG}_locate")
 
-        with gr.Tab("Where in the image"):
-            gr.Markdown(
-                "**Indicative only.** CLIP has no cross-attention between image and text: the towers meet once, in "
-                "the cosine between the pooled [CLS] embedding and the text embedding. Here every patch token of the "
-                "last layer goes through the same final layer norm and projection as [CLS] and is compared with the "
-                "label's text embedding. Patch tokens were never trained to align with text, so this map can be "
-                "noisy or inverted; MaskCLIP (Zhou et al., 2022) found raw patch outputs localise poorly. It shows "
-                "what the patch tokens carry, not where the model 'looked'."
-            )
-            with gr.Row():
-                with gr.Column():
-                    loc_image = gr.Image(default_image, label="Image", height=260, type="pil")
-                    loc_label = gr.Textbox(_shape_of(default_image) if default_image else "star",
-                                           label="Label to locate")
-                    loc_template = gr.Textbox(options.DEFAULT_TEMPLATE, label="Prompt template(s), one per line")
-                    run_loc = gr.Button("Map the patches", variant="primary")
-                with gr.Column():
-                    loc_plot = gr.Plot(label="Patch-text cosine map", show_label=False)
-                    loc_note = gr.Markdown()
-                    loc_files = downloads()
-            gr.Examples([[p, _shape_of(p)] for p in samples],
-                        inputs=[loc_image, loc_label], cache_examples=False, label="Samples")
-            loc_outputs = [loc_plot, loc_note]
-            raw_values(run_loc.click, with_downloads(locate, loc_outputs), [loc_image, loc_label, loc_template, model],
-                       loc_outputs + [loc_files], api_name=f"{SLUG}_locate")
+
+def build() -> gr.Blocks:
+    with gr.Blocks(title=TUTORIAL.title) as demo:
+        render(demo)
     return demo
 
 

@@ -402,129 +402,136 @@ def architecture(class_label, seed, model, progress=gr.Progress()):
 #                                   Page
 # --------------------------------------------------------------------------------------
 
-def build() -> gr.Blocks:
+def render(demo: gr.Blocks) -> None:
+    """The page's components and events, created in the current Blocks context: ``build()`` wraps them
+    in a Blocks of their own; the hub renders them straight into its tab (one build per space, and no
+    Blocks of its own, whose set-up costs gradio about 0.25 s: issue 14's start-up budget)."""
     facts = tiny_facts()  # the embedded model's config, scheduler config and metrics (JSON; no torch)
     size = facts.get("size")
     schedule = _schedule_name({"beta_schedule": facts.get("beta_schedule")})
     cited = f" ({PAPERS['iddpm']})" if schedule == "cosine" else ""
-    with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(_intro(facts))
-        model_state = gr.State(TINY_MODEL)  # the model of every event; hidden from the API
-        state = gr.State(None)  # this session's trajectory (never shared between users)
+    gr.Markdown(_intro(facts))
+    model_state = gr.State(TINY_MODEL)  # the model of every event; hidden from the API
+    state = gr.State(None)  # this session's trajectory (never shared between users)
+    with gr.Row():
+        model = gr.Dropdown(_model_choices(facts), value=TINY_MODEL, label="model")
+        class_label = gr.Dropdown(list(SHAPES), value="star", label="class")
+        scheduler = gr.Dropdown(list(SCHEDULER_NAMES), value=DEFAULT_SCHEDULER, label="scheduler")
+    with gr.Row():
+        steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label=f"steps (1–{MAX_STEPS})")
+        guidance = gr.Slider(0, MAX_GUIDANCE, value=DEFAULT_GUIDANCE, step=0.5, label="guidance scale s",
+                             info=GUIDANCE_HELP)
+        seed = gr.Number(value=0, precision=0, label="seed", minimum=0, maximum=MAX_SEED)
+    gr.Markdown(
+        f"Schedulers are diffusers' own, rebuilt from the model's DDPM config: DDPM ({PAPERS['ddpm']}), "
+        f"DDIM ({PAPERS['ddim']}), DPM-Solver++ ({PAPERS['dpm']}), Euler ({PAPERS['karras']}). "
+        f"Guidance is classifier-free ({PAPERS['cfg']})."
+    )
+    controls = [class_label, steps, guidance, seed, scheduler, model_state]
+
+    with gr.Tab("Step by step"):
+        gr.Markdown("**Step** advances one step; **Run to end** streams every step into the timeline; "
+                    "scrub it with the slider. Changing a control starts a new trajectory.")
         with gr.Row():
-            model = gr.Dropdown(_model_choices(facts), value=TINY_MODEL, label="model")
-            class_label = gr.Dropdown(list(SHAPES), value="star", label="class")
-            scheduler = gr.Dropdown(list(SCHEDULER_NAMES), value=DEFAULT_SCHEDULER, label="scheduler")
+            reset_btn = gr.Button("Reset")
+            step_btn = gr.Button("Step", variant="primary")
+            run_btn = gr.Button("Run to end")
+            sample_btn = gr.Button("Sample (final image only)")
         with gr.Row():
-            steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label=f"steps (1–{MAX_STEPS})")
-            guidance = gr.Slider(0, MAX_GUIDANCE, value=DEFAULT_GUIDANCE, step=0.5, label="guidance scale s",
-                                 info=GUIDANCE_HELP)
-            seed = gr.Number(value=0, precision=0, label="seed", minimum=0, maximum=MAX_SEED)
+            x_t = gr.Image(label="x_t (input of this step)", type="pil", format="png", height=256)
+            eps = gr.Image(label="predicted noise ε̂ (guided, ±3σ)", type="pil", format="png", height=256)
+            x0 = gr.Image(label="predicted clean image x̂₀", type="pil", format="png", height=256)
+            x_next = gr.Image(label="x_{t-1} (after the step)", type="pil", format="png", height=256)
+        info = gr.Markdown()
+        frame = gr.Slider(1, DEFAULT_STEPS, value=1, step=1, label="timeline: show step")
+        timeline = gr.Gallery(label="timeline (x after each step)", columns=10, height=260, format="png",
+                              object_fit="contain")
+        final = gr.Image(label="sample (the endpoint dit_stepper_sample)", type="pil", format="png", height=256)
+
+    with gr.Tab("Forward process"):
         gr.Markdown(
-            f"Schedulers are diffusers' own, rebuilt from the model's DDPM config: DDPM ({PAPERS['ddpm']}), "
-            f"DDIM ({PAPERS['ddim']}), DPM-Solver++ ({PAPERS['dpm']}), Euler ({PAPERS['karras']}). "
-            f"Guidance is classifier-free ({PAPERS['cfg']})."
+            f"Noising is one formula ({PAPERS['ddpm']}): x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε, here with the tiny "
+            f"model's {schedule} schedule{cited}. The plot compares it with DiT-XL/2's linear one."
         )
-        controls = [class_label, steps, guidance, seed, scheduler, model_state]
+        with gr.Row():
+            resized = f" (resized to {size}×{size})" if size else ""
+            image = gr.Image(value=sample_examples()[0], label=f"image{resized}", height=256, type="pil")
+            with gr.Column():
+                t_slider = gr.Slider(0, facts.get("train_timesteps", 1000) - 1, value=500, step=1,
+                                     label="timestep t")
+                # precision=None: gradio passes 2.5 through, and forward() refuses it (precision=0 would round it)
+                noise_seed = gr.Number(value=0, precision=None, step=1, label="noise seed")
+                noise_btn = gr.Button("Add noise", variant="primary")
+        gr.Examples([[p] for p in sample_examples()[:6]], inputs=[image])
+        with gr.Row():
+            f_x0 = gr.Image(label="x₀", type="pil", format="png", height=200)
+            f_eps = gr.Image(label="ε ~ N(0, I)", type="pil", format="png", height=200)
+            f_xt = gr.Image(label="x_t", type="pil", format="png", height=200)
+        f_info = gr.Markdown()
+        f_strip = gr.Gallery(label="the same x₀ and ε at several t", columns=8, height=180, format="png")
+        f_plot = gr.Plot(label="noise schedule")
+        f_files = downloads()
 
-        with gr.Tab("Step by step"):
-            gr.Markdown("**Step** advances one step; **Run to end** streams every step into the timeline; "
-                        "scrub it with the slider. Changing a control starts a new trajectory.")
-            with gr.Row():
-                reset_btn = gr.Button("Reset")
-                step_btn = gr.Button("Step", variant="primary")
-                run_btn = gr.Button("Run to end")
-                sample_btn = gr.Button("Sample (final image only)")
-            with gr.Row():
-                x_t = gr.Image(label="x_t (input of this step)", type="pil", format="png", height=256)
-                eps = gr.Image(label="predicted noise ε̂ (guided, ±3σ)", type="pil", format="png", height=256)
-                x0 = gr.Image(label="predicted clean image x̂₀", type="pil", format="png", height=256)
-                x_next = gr.Image(label="x_{t-1} (after the step)", type="pil", format="png", height=256)
-            info = gr.Markdown()
-            frame = gr.Slider(1, DEFAULT_STEPS, value=1, step=1, label="timeline: show step")
-            timeline = gr.Gallery(label="timeline (x after each step)", columns=10, height=260, format="png",
-                                  object_fit="contain")
-            final = gr.Image(label="sample (the endpoint dit_stepper_sample)", type="pil", format="png", height=256)
+    with gr.Tab("Guidance side by side"):
+        gr.Markdown("The same seed, scheduler and steps at s = 0 (unconditional), s = 1 (conditional) and "
+                    "your s: ε = ε_uncond + s·(ε_cond − ε_uncond).")
+        guide_btn = gr.Button("Compare", variant="primary")
+        guide_gallery = gr.Gallery(label="s = 0 · 1 · yours", columns=3, height=300, format="png")
 
-        with gr.Tab("Forward process"):
-            gr.Markdown(
-                f"Noising is one formula ({PAPERS['ddpm']}): x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε, here with the tiny "
-                f"model's {schedule} schedule{cited}. The plot compares it with DiT-XL/2's linear one."
-            )
-            with gr.Row():
-                resized = f" (resized to {size}×{size})" if size else ""
-                image = gr.Image(value=sample_examples()[0], label=f"image{resized}", height=256, type="pil")
-                with gr.Column():
-                    t_slider = gr.Slider(0, facts.get("train_timesteps", 1000) - 1, value=500, step=1,
-                                         label="timestep t")
-                    # precision=None: gradio passes 2.5 through, and forward() refuses it (precision=0 would round it)
-                    noise_seed = gr.Number(value=0, precision=None, step=1, label="noise seed")
-                    noise_btn = gr.Button("Add noise", variant="primary")
-            gr.Examples([[p] for p in sample_examples()[:6]], inputs=[image])
-            with gr.Row():
-                f_x0 = gr.Image(label="x₀", type="pil", format="png", height=200)
-                f_eps = gr.Image(label="ε ~ N(0, I)", type="pil", format="png", height=200)
-                f_xt = gr.Image(label="x_t", type="pil", format="png", height=200)
-            f_info = gr.Markdown()
-            f_strip = gr.Gallery(label="the same x₀ and ε at several t", columns=8, height=180, format="png")
-            f_plot = gr.Plot(label="noise schedule")
-            f_files = downloads()
+    with gr.Tab("Inside the DiT"):
+        gr.Markdown(
+            f"DiT ({PAPERS['dit']}) is a ViT on patches of the (latent) image. Each block is modulated by "
+            "**adaLN-Zero**: the timestep and class embeddings are summed into c, and a Linear(SiLU(c)) gives "
+            "a shift, a scale and a gate for the attention and the MLP branch: "
+            "x ← x + gate·Attn(LN(x)·(1+scale)+shift). The gate's Linear starts at zero, so every block starts "
+            "as the identity. The paper quotes DiT-XL/2 at **118.6 Gflops** (multiply-accumulates) and "
+            "**675M parameters** (Table 4); the table below counts them on instantiated configs (meta device, "
+            "no weights), hooking every Linear, Conv2d and the two attention matmuls."
+        )
+        arch_btn = gr.Button("Show", variant="primary")
+        with gr.Row():
+            grid = gr.Image(label="the sample cut into patches", type="pil", format="png", height=256)
+            tokens = gr.Plot(label="tokens")
+        embed_md = gr.Markdown()
+        adaln_plot = gr.Plot(label="adaLN-Zero gates per block and timestep (your class)")
+        cost = gr.Dataframe(label="parameters and multiply-accumulates per forward (batch 1)")
+        arch_files = downloads()
 
-        with gr.Tab("Guidance side by side"):
-            gr.Markdown("The same seed, scheduler and steps at s = 0 (unconditional), s = 1 (conditional) and "
-                        "your s: ε = ε_uncond + s·(ε_cond − ε_uncond).")
-            guide_btn = gr.Button("Compare", variant="primary")
-            guide_gallery = gr.Gallery(label="s = 0 · 1 · yours", columns=3, height=300, format="png")
+    gr.Examples([["star", 25, 3.0, 0, "DDIM"], ["circle", 50, 1.0, 7, "DPM-Solver++"],
+                 ["cross", 25, 5.0, 3, "Euler"], ["triangle", 100, 3.0, 1, "DDPM"]],
+                inputs=[class_label, steps, guidance, seed, scheduler])
 
-        with gr.Tab("Inside the DiT"):
-            gr.Markdown(
-                f"DiT ({PAPERS['dit']}) is a ViT on patches of the (latent) image. Each block is modulated by "
-                "**adaLN-Zero**: the timestep and class embeddings are summed into c, and a Linear(SiLU(c)) gives "
-                "a shift, a scale and a gate for the attention and the MLP branch: "
-                "x ← x + gate·Attn(LN(x)·(1+scale)+shift). The gate's Linear starts at zero, so every block starts "
-                "as the identity. The paper quotes DiT-XL/2 at **118.6 Gflops** (multiply-accumulates) and "
-                "**675M parameters** (Table 4); the table below counts them on instantiated configs (meta device, "
-                "no weights), hooking every Linear, Conv2d and the two attention matmuls."
-            )
-            arch_btn = gr.Button("Show", variant="primary")
-            with gr.Row():
-                grid = gr.Image(label="the sample cut into patches", type="pil", format="png", height=256)
-                tokens = gr.Plot(label="tokens")
-            embed_md = gr.Markdown()
-            adaln_plot = gr.Plot(label="adaLN-Zero gates per block and timestep (your class)")
-            cost = gr.Dataframe(label="parameters and multiply-accumulates per forward (batch 1)")
-            arch_files = downloads()
+    # ---- events ----
+    def choose_model(name):
+        if name == XL_MODEL:
+            return name, gr.Dropdown(choices=["207", "360", "387", "974", "88", "979"], value="207",
+                                     allow_custom_value=True, label="ImageNet class id (0–999)")
+        return name, gr.Dropdown(choices=list(SHAPES), value="star", allow_custom_value=False, label="class")
 
-        gr.Examples([["star", 25, 3.0, 0, "DDIM"], ["circle", 50, 1.0, 7, "DPM-Solver++"],
-                     ["cross", 25, 5.0, 3, "Euler"], ["triangle", 100, 3.0, 1, "DDPM"]],
-                    inputs=[class_label, steps, guidance, seed, scheduler])
+    model.change(choose_model, model, [model_state, class_label], api_visibility="private")
+    panels = [x_t, eps, x0, x_next, info]
+    # Value inputs reach the handlers as sent (raw_values), so their own checks answer bad API input.
+    raw_values(reset_btn.click, reset, controls, [state, x_t, eps, x0, x_next, info, timeline, frame],
+               api_name=f"{SLUG}_reset")
+    raw_values(step_btn.click, step_once, [*controls, state], [state, *panels, timeline, frame],
+               api_name=f"{SLUG}_step")
+    raw_values(run_btn.click, run_to_end, [*controls, state], [state, *panels, timeline, frame],
+               api_name=f"{SLUG}_run")
+    raw_values(frame.release, show_frame, [frame, state], panels, api_name=f"{SLUG}_frame")
+    raw_values(sample_btn.click, dit_stepper_sample, controls, final, api_name=f"{SLUG}_sample")
+    # The plot and the table also come back as files (PNG, CSV): API callers get one more value, their paths.
+    forward_outs = [f_x0, f_eps, f_xt, f_info, f_strip, f_plot]
+    raw_values(noise_btn.click, with_downloads(forward, forward_outs), [image, t_slider, noise_seed],
+               forward_outs + [f_files], api_name=f"{SLUG}_forward")
+    raw_values(guide_btn.click, compare_guidance, controls, guide_gallery, api_name=f"{SLUG}_guidance")
+    arch_outs = [grid, tokens, embed_md, adaln_plot, cost]
+    raw_values(arch_btn.click, with_downloads(architecture, arch_outs), [class_label, seed, model_state],
+               arch_outs + [arch_files], api_name=f"{SLUG}_architecture")
 
-        # ---- events ----
-        def choose_model(name):
-            if name == XL_MODEL:
-                return name, gr.Dropdown(choices=["207", "360", "387", "974", "88", "979"], value="207",
-                                         allow_custom_value=True, label="ImageNet class id (0–999)")
-            return name, gr.Dropdown(choices=list(SHAPES), value="star", allow_custom_value=False, label="class")
 
-        model.change(choose_model, model, [model_state, class_label], api_visibility="private")
-        panels = [x_t, eps, x0, x_next, info]
-        # Value inputs reach the handlers as sent (raw_values), so their own checks answer bad API input.
-        raw_values(reset_btn.click, reset, controls, [state, x_t, eps, x0, x_next, info, timeline, frame],
-                   api_name=f"{SLUG}_reset")
-        raw_values(step_btn.click, step_once, [*controls, state], [state, *panels, timeline, frame],
-                   api_name=f"{SLUG}_step")
-        raw_values(run_btn.click, run_to_end, [*controls, state], [state, *panels, timeline, frame],
-                   api_name=f"{SLUG}_run")
-        raw_values(frame.release, show_frame, [frame, state], panels, api_name=f"{SLUG}_frame")
-        raw_values(sample_btn.click, dit_stepper_sample, controls, final, api_name=f"{SLUG}_sample")
-        # The plot and the table also come back as files (PNG, CSV): API callers get one more value, their paths.
-        forward_outs = [f_x0, f_eps, f_xt, f_info, f_strip, f_plot]
-        raw_values(noise_btn.click, with_downloads(forward, forward_outs), [image, t_slider, noise_seed],
-                   forward_outs + [f_files], api_name=f"{SLUG}_forward")
-        raw_values(guide_btn.click, compare_guidance, controls, guide_gallery, api_name=f"{SLUG}_guidance")
-        arch_outs = [grid, tokens, embed_md, adaln_plot, cost]
-        raw_values(arch_btn.click, with_downloads(architecture, arch_outs), [class_label, seed, model_state],
-                   arch_outs + [arch_files], api_name=f"{SLUG}_architecture")
+def build() -> gr.Blocks:
+    with gr.Blocks(title=TITLE) as demo:
+        render(demo)
     return demo
 
 

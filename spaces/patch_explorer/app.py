@@ -302,14 +302,21 @@ def _wire_filters_and_transfer(demo: gr.Blocks, ui: SimpleNamespace) -> None:
 #                                   Page
 # --------------------------------------------------------------------------------------
 
+def render(demo: gr.Blocks) -> None:
+    """The page's components and events, created in the current Blocks context: ``build()`` wraps them
+    in a Blocks of their own; the hub renders them straight into its tab (one build per space, and no
+    Blocks of its own, whose set-up costs gradio about 0.25 s: issue 14's start-up budget)."""
+    _header()
+    ui = SimpleNamespace(**_patchify_section(), **_tokens_section(), **_projection_section(),
+                         **_positions_section(), **_filters_section(), **_transfer_section())
+    _wire_patches(demo, ui)
+    _wire_positions(demo, ui)
+    _wire_filters_and_transfer(demo, ui)
+
+
 def build() -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
-        _header()
-        ui = SimpleNamespace(**_patchify_section(), **_tokens_section(), **_projection_section(),
-                             **_positions_section(), **_filters_section(), **_transfer_section())
-        _wire_patches(demo, ui)
-        _wire_positions(demo, ui)
-        _wire_filters_and_transfer(demo, ui)
+        render(demo)
     return demo
 
 

@@ -70,32 +70,39 @@ def _controls(choices: list[tuple[str, str]]):
     return [model, variants, batch, runs, threads], go
 
 
-def build() -> gr.Blocks:
+def render(demo: gr.Blocks) -> None:
+    """The page's components and events, created in the current Blocks context: ``build()`` wraps them
+    in a Blocks of their own; the hub renders them straight into its tab (one build per space, and no
+    Blocks of its own, whose set-up costs gradio about 0.25 s: issue 14's start-up budget)."""
     choices = options.model_choices()
+    gr.Markdown(text.intro(TUTORIAL.emoji, TUTORIAL.title))
+    with gr.Accordion("This machine", open=True):
+        machine = gr.Markdown(text.HARDWARE_PENDING)
+    inputs, go = _controls(choices)
+
+    gr.Markdown(text.RESULTS_HELP)
+    result_table = gr.Dataframe(headers=views.COLUMNS, label="per variant (speed-up = fp32 median / median; "
+                                "agreement = top-1 agreement with fp32)", column_widths=views.WIDTHS, wrap=True)
+    ratios = gr.Markdown()
+    with gr.Row():
+        latency_plot = gr.Plot(label="latency (median, IQR error bars)", show_label=False)
+        accuracy_plot = gr.Plot(label="accuracy vs latency", show_label=False)
+    files = downloads()
+    with gr.Accordion("Raw result (JSON, as the API returns it)", open=False):
+        result = gr.JSON(label="result")
+    gr.Markdown(sources.markdown())
+    gr.Examples(options.examples([name for _, name in choices]), inputs=inputs, label="try")
+
+    outputs = [result, result_table, ratios, latency_plot, accuracy_plot, machine]
+    raw_values(go.click, with_downloads(measure, outputs), inputs, outputs + [files],
+               api_name=f"{SLUG}_compare", concurrency_limit=1, concurrency_id="measure",
+               show_progress_on=[result_table])
+    raw_values(demo.load, show_hardware, [], machine, api_visibility="private")
+
+
+def build() -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(text.intro(TUTORIAL.emoji, TUTORIAL.title))
-        with gr.Accordion("This machine", open=True):
-            machine = gr.Markdown(text.HARDWARE_PENDING)
-        inputs, go = _controls(choices)
-
-        gr.Markdown(text.RESULTS_HELP)
-        result_table = gr.Dataframe(headers=views.COLUMNS, label="per variant (speed-up = fp32 median / median; "
-                                    "agreement = top-1 agreement with fp32)", column_widths=views.WIDTHS, wrap=True)
-        ratios = gr.Markdown()
-        with gr.Row():
-            latency_plot = gr.Plot(label="latency (median, IQR error bars)", show_label=False)
-            accuracy_plot = gr.Plot(label="accuracy vs latency", show_label=False)
-        files = downloads()
-        with gr.Accordion("Raw result (JSON, as the API returns it)", open=False):
-            result = gr.JSON(label="result")
-        gr.Markdown(sources.markdown())
-        gr.Examples(options.examples([name for _, name in choices]), inputs=inputs, label="try")
-
-        outputs = [result, result_table, ratios, latency_plot, accuracy_plot, machine]
-        raw_values(go.click, with_downloads(measure, outputs), inputs, outputs + [files],
-                   api_name=f"{SLUG}_compare", concurrency_limit=1, concurrency_id="measure",
-                   show_progress_on=[result_table])
-        raw_values(demo.load, show_hardware, [], machine, api_visibility="private")
+        render(demo)
     return demo
 
 

@@ -306,119 +306,126 @@ def _slider_max(actions: str):
 #                                   Layout
 # --------------------------------------------------------------------------------------
 
-def build() -> gr.Blocks:
+def render(demo: gr.Blocks) -> None:
+    """The page's components and events, created in the current Blocks context: ``build()`` wraps them
+    in a Blocks of their own; the hub renders them straight into its tab (one build per space, and no
+    Blocks of its own, whose set-up costs gradio about 0.25 s: issue 14's start-up budget)."""
     scale_default = tokenizer().scale
     default_chunk = A.to_json(A.generate_chunk(3, 50, 50.0, 0.0), decimals=8)
+    gr.Markdown(intro())
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            gr.Markdown("**1. Action chunk.** Generated: six end-effector deltas (sums of slow sinusoids) plus "
+                        "an open/closed gripper, as in Open X-Embodiment data. Or upload a T x D file "
+                        f"(CSV, .npy, JSON; at most {A.MAX_STEPS} steps and {A.MAX_DIMS} dimensions) into the "
+                        "box on the right, or paste into it.")
+            source = gr.Radio(list(SOURCES), value=SOURCES[0], label="source")
+            seed = gr.Number(3, precision=0, label="seed")
+            steps = gr.Slider(A.MIN_STEPS, A.MAX_STEPS, value=50, step=1, label="steps T")
+            hz = gr.Slider(5, 500, value=50, step=1, label="control frequency (Hz)")
+            noise = gr.Slider(0, 1, value=0.0, step=0.01, label="noise (std relative to each dimension's std)")
+            file = gr.File(label="upload .csv / .npy / .json (fills the box)",
+                           file_types=[".csv", ".npy", ".json", ".txt"], type="filepath")
+            gr.Markdown(f"**2. Tokenizers.** FAST's `scale` multiplies the DCT coefficients before rounding "
+                        f"(the BPE here was trained at {scale_default:g}). The bounds [lo, hi] of each "
+                        "dimension, for both tokenizers:")
+            scale = gr.Slider(0.5, 200, value=scale_default, step=0.5, label="FAST scale")
+            bounds = gr.Radio(BOUNDS_CHOICES, value="chunk", label="bounds")
+            go = gr.Button("Tokenize both", variant="primary")
+        with gr.Column(scale=2):
+            actions = gr.Textbox(default_chunk, lines=5, max_lines=8, label="action chunk (JSON: T lists of D "
+                                 "numbers, or CSV; filled in by the source, editable)")
+            summary = gr.Markdown()
+            gr.Markdown("**Per dimension:** range (max − min), bin width, and |error| in the dimension's own "
+                        "units. Inside the bounds binning's error is at most half a bin width; values outside "
+                        "are clipped (counted, with their own max error). FAST's error comes from rounding and "
+                        "spreads over the whole chunk. The last column counts non-zero rounded DCT "
+                        "coefficients: the gripper's jumps need many.")
+            result_table = gr.Dataframe(headers=TABLE_HEADERS, label="bin256 vs FAST", wrap=True)
+    rows = [(3, 50, 50, 0.0, scale_default), (3, 50, 50, 0.2, scale_default), (3, 50, 50, 0.0, 2.0),
+            (3, 50, 50, 0.0, 50.0), (3, 200, 200, 0.0, scale_default), (11, 15, 15, 0.0, scale_default)]
+    gr.Examples(
+        [[SOURCES[0], *row, "chunk"] for row in rows] + [[SOURCES[0], 3, 10, 5, 0.0, scale_default, "dataset"]],
+        inputs=[source, seed, steps, hz, noise, scale, bounds],
+        label="try (then press Tokenize both): default, noisy, coarse scale, fine scale, 200 Hz, "
+              "15 Hz (DROID's rate), 5 Hz with dataset bounds (steps larger than the corpus': bin256 clips)")
+
+    gr.Markdown("**Original vs decoded.** The bin staircase hugs the curve to within half a bin inside the "
+                "bounds (crosses mark clipped values); FAST is smooth but rounds away small high-frequency "
+                "detail. Steps in the gripper ring (Gibbs) after FAST.")
+    decoded_plot = gr.Plot(label="original vs decoded", show_label=False)
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown("**DCT coefficients.** A smooth motion puts its energy in the first few frequencies; "
+                        "after scale-and-round most of the grid is zero, which is what BPE compresses.")
+            dct_plot = gr.Plot(label="DCT heatmap", show_label=False)
+        with gr.Column():
+            gr.Markdown("**The `scale` trade-off.** Each point is FAST at one scale on this chunk: a larger "
+                        "scale keeps more detail and costs more tokens. Errors relative to each dimension's "
+                        "range so different units share an axis.")
+            sweep_plot = gr.Plot(label="scale sweep", show_label=False)
+    gr.Markdown("**Smoothness.** Left: noise added to this chunk (the gripper and other two-valued dimensions "
+                "stay clean). Right, for generated chunks: the same motion, as long as this chunk (T / Hz "
+                "seconds), at other control frequencies; bin256 grows with T, FAST much less (the effect "
+                "behind FAST's gains at high frequency).")
+    noise_plot = gr.Plot(label="token count vs noise and control frequency", show_label=False)
+    with gr.Accordion("Token ids", open=False):
+        tokens_md = gr.Markdown()
+    with gr.Accordion("Raw comparison (JSON, as the API returns it)", open=False):
+        result = gr.JSON(label="comparison")
+    compare_files = downloads()
+
+    gr.Markdown("## Brittleness: change one token\nA VLA that samples one wrong token gets a different chunk. "
+                "Add `delta` to token `index` in each sequence and decode. A bin token only moves its own "
+                "value, by as many bin widths as its id moved; a FAST token stands for several coefficients, "
+                "each spread over every step, and a token of a different length shifts every coefficient "
+                "after it.")
+    with gr.Row():
+        index = gr.Slider(0, 349, value=30, step=1, label="token index")
+        delta = gr.Number(1, precision=0, label="delta (added to the token id)")
+        perturb_btn = gr.Button("Perturb one token", variant="secondary")
+    perturb_md = gr.Markdown()
+    perturb_plot = gr.Plot(label="decoded change", show_label=False)
+    with gr.Accordion("Raw perturbation (JSON)", open=False):
+        perturb_json = gr.JSON(label="perturbation")
+    perturb_files = downloads()
+
+    gr.Markdown("## Encode through the API\n`vla_tokenizer_encode(actions, method, scale)` returns the tokens, "
+                "`num_tokens`, the decoded chunk (T x D) and `max_abs_error` / `mean_abs_error` in the input's "
+                "units; it uses the chunk in the box above, with per-chunk bounds.")
+    with gr.Row():
+        method = gr.Radio(list(METHODS), value="fast", label="method")
+        api_scale = gr.Number(scale_default, label=f"scale (used by fast; 0 < scale ≤ {MAX_SCALE:g})")
+        encode_btn = gr.Button("Encode")
+    encoded = gr.JSON(label="result")
+    encode_files = downloads()
+    gr.Markdown(CITATIONS)
+
+    # Value inputs reach the handlers as sent (raw_values); the File upload needs gradio's preprocessing
+    # (raw_values refuses it), so it is an event of its own that fills the box.
+    compare_in = [actions, scale, bounds, source, seed, hz, noise]
+    compare_out = [summary, result_table, decoded_plot, dct_plot, sweep_plot, noise_plot, tokens_md, result]
+    chunked = raw_values(go.click, chunk, [source, seed, steps, hz, noise, actions], actions,
+                         api_name=f"{SLUG}_chunk")
+    compared = raw_values(chunked.success, with_downloads(compare, compare_out), compare_in,
+                          compare_out + [compare_files], api_name=f"{SLUG}_compare")
+    raw_values(compared.success, _slider_max, [actions], index, api_visibility="private")
+    raw_values(demo.load, with_downloads(compare, compare_out), compare_in, compare_out + [compare_files],
+               api_visibility="private")
+    file.upload(read_file, file, [actions, source], api_name=f"{SLUG}_read_file")
+
+    perturb_out = [perturb_md, perturb_plot, perturb_json]
+    raw_values(perturb_btn.click, with_downloads(perturb, perturb_out), [actions, scale, index, delta, bounds],
+               perturb_out + [perturb_files], api_name=f"{SLUG}_perturb")
+    # The page's button also writes the JSON file; API callers keep encode's documented contract (one dict).
+    raw_values(encode_btn.click, with_downloads(encode, [encoded]), [actions, method, api_scale],
+               [encoded, encode_files], api_visibility="private")
+    gr.api(encode, api_name=f"{SLUG}_encode")
+
+
+def build() -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(intro())
-        with gr.Row():
-            with gr.Column(scale=1, min_width=300):
-                gr.Markdown("**1. Action chunk.** Generated: six end-effector deltas (sums of slow sinusoids) plus "
-                            "an open/closed gripper, as in Open X-Embodiment data. Or upload a T x D file "
-                            f"(CSV, .npy, JSON; at most {A.MAX_STEPS} steps and {A.MAX_DIMS} dimensions) into the "
-                            "box on the right, or paste into it.")
-                source = gr.Radio(list(SOURCES), value=SOURCES[0], label="source")
-                seed = gr.Number(3, precision=0, label="seed")
-                steps = gr.Slider(A.MIN_STEPS, A.MAX_STEPS, value=50, step=1, label="steps T")
-                hz = gr.Slider(5, 500, value=50, step=1, label="control frequency (Hz)")
-                noise = gr.Slider(0, 1, value=0.0, step=0.01, label="noise (std relative to each dimension's std)")
-                file = gr.File(label="upload .csv / .npy / .json (fills the box)",
-                               file_types=[".csv", ".npy", ".json", ".txt"], type="filepath")
-                gr.Markdown(f"**2. Tokenizers.** FAST's `scale` multiplies the DCT coefficients before rounding "
-                            f"(the BPE here was trained at {scale_default:g}). The bounds [lo, hi] of each "
-                            "dimension, for both tokenizers:")
-                scale = gr.Slider(0.5, 200, value=scale_default, step=0.5, label="FAST scale")
-                bounds = gr.Radio(BOUNDS_CHOICES, value="chunk", label="bounds")
-                go = gr.Button("Tokenize both", variant="primary")
-            with gr.Column(scale=2):
-                actions = gr.Textbox(default_chunk, lines=5, max_lines=8, label="action chunk (JSON: T lists of D "
-                                     "numbers, or CSV; filled in by the source, editable)")
-                summary = gr.Markdown()
-                gr.Markdown("**Per dimension:** range (max − min), bin width, and |error| in the dimension's own "
-                            "units. Inside the bounds binning's error is at most half a bin width; values outside "
-                            "are clipped (counted, with their own max error). FAST's error comes from rounding and "
-                            "spreads over the whole chunk. The last column counts non-zero rounded DCT "
-                            "coefficients: the gripper's jumps need many.")
-                result_table = gr.Dataframe(headers=TABLE_HEADERS, label="bin256 vs FAST", wrap=True)
-        rows = [(3, 50, 50, 0.0, scale_default), (3, 50, 50, 0.2, scale_default), (3, 50, 50, 0.0, 2.0),
-                (3, 50, 50, 0.0, 50.0), (3, 200, 200, 0.0, scale_default), (11, 15, 15, 0.0, scale_default)]
-        gr.Examples(
-            [[SOURCES[0], *row, "chunk"] for row in rows] + [[SOURCES[0], 3, 10, 5, 0.0, scale_default, "dataset"]],
-            inputs=[source, seed, steps, hz, noise, scale, bounds],
-            label="try (then press Tokenize both): default, noisy, coarse scale, fine scale, 200 Hz, "
-                  "15 Hz (DROID's rate), 5 Hz with dataset bounds (steps larger than the corpus': bin256 clips)")
-
-        gr.Markdown("**Original vs decoded.** The bin staircase hugs the curve to within half a bin inside the "
-                    "bounds (crosses mark clipped values); FAST is smooth but rounds away small high-frequency "
-                    "detail. Steps in the gripper ring (Gibbs) after FAST.")
-        decoded_plot = gr.Plot(label="original vs decoded", show_label=False)
-        with gr.Row():
-            with gr.Column():
-                gr.Markdown("**DCT coefficients.** A smooth motion puts its energy in the first few frequencies; "
-                            "after scale-and-round most of the grid is zero, which is what BPE compresses.")
-                dct_plot = gr.Plot(label="DCT heatmap", show_label=False)
-            with gr.Column():
-                gr.Markdown("**The `scale` trade-off.** Each point is FAST at one scale on this chunk: a larger "
-                            "scale keeps more detail and costs more tokens. Errors relative to each dimension's "
-                            "range so different units share an axis.")
-                sweep_plot = gr.Plot(label="scale sweep", show_label=False)
-        gr.Markdown("**Smoothness.** Left: noise added to this chunk (the gripper and other two-valued dimensions "
-                    "stay clean). Right, for generated chunks: the same motion, as long as this chunk (T / Hz "
-                    "seconds), at other control frequencies; bin256 grows with T, FAST much less (the effect "
-                    "behind FAST's gains at high frequency).")
-        noise_plot = gr.Plot(label="token count vs noise and control frequency", show_label=False)
-        with gr.Accordion("Token ids", open=False):
-            tokens_md = gr.Markdown()
-        with gr.Accordion("Raw comparison (JSON, as the API returns it)", open=False):
-            result = gr.JSON(label="comparison")
-        compare_files = downloads()
-
-        gr.Markdown("## Brittleness: change one token\nA VLA that samples one wrong token gets a different chunk. "
-                    "Add `delta` to token `index` in each sequence and decode. A bin token only moves its own "
-                    "value, by as many bin widths as its id moved; a FAST token stands for several coefficients, "
-                    "each spread over every step, and a token of a different length shifts every coefficient "
-                    "after it.")
-        with gr.Row():
-            index = gr.Slider(0, 349, value=30, step=1, label="token index")
-            delta = gr.Number(1, precision=0, label="delta (added to the token id)")
-            perturb_btn = gr.Button("Perturb one token", variant="secondary")
-        perturb_md = gr.Markdown()
-        perturb_plot = gr.Plot(label="decoded change", show_label=False)
-        with gr.Accordion("Raw perturbation (JSON)", open=False):
-            perturb_json = gr.JSON(label="perturbation")
-        perturb_files = downloads()
-
-        gr.Markdown("## Encode through the API\n`vla_tokenizer_encode(actions, method, scale)` returns the tokens, "
-                    "`num_tokens`, the decoded chunk (T x D) and `max_abs_error` / `mean_abs_error` in the input's "
-                    "units; it uses the chunk in the box above, with per-chunk bounds.")
-        with gr.Row():
-            method = gr.Radio(list(METHODS), value="fast", label="method")
-            api_scale = gr.Number(scale_default, label=f"scale (used by fast; 0 < scale ≤ {MAX_SCALE:g})")
-            encode_btn = gr.Button("Encode")
-        encoded = gr.JSON(label="result")
-        encode_files = downloads()
-        gr.Markdown(CITATIONS)
-
-        # Value inputs reach the handlers as sent (raw_values); the File upload needs gradio's preprocessing
-        # (raw_values refuses it), so it is an event of its own that fills the box.
-        compare_in = [actions, scale, bounds, source, seed, hz, noise]
-        compare_out = [summary, result_table, decoded_plot, dct_plot, sweep_plot, noise_plot, tokens_md, result]
-        chunked = raw_values(go.click, chunk, [source, seed, steps, hz, noise, actions], actions,
-                             api_name=f"{SLUG}_chunk")
-        compared = raw_values(chunked.success, with_downloads(compare, compare_out), compare_in,
-                              compare_out + [compare_files], api_name=f"{SLUG}_compare")
-        raw_values(compared.success, _slider_max, [actions], index, api_visibility="private")
-        raw_values(demo.load, with_downloads(compare, compare_out), compare_in, compare_out + [compare_files],
-                   api_visibility="private")
-        file.upload(read_file, file, [actions, source], api_name=f"{SLUG}_read_file")
-
-        perturb_out = [perturb_md, perturb_plot, perturb_json]
-        raw_values(perturb_btn.click, with_downloads(perturb, perturb_out), [actions, scale, index, delta, bounds],
-                   perturb_out + [perturb_files], api_name=f"{SLUG}_perturb")
-        # The page's button also writes the JSON file; API callers keep encode's documented contract (one dict).
-        raw_values(encode_btn.click, with_downloads(encode, [encoded]), [actions, method, api_scale],
-                   [encoded, encode_files], api_visibility="private")
-        gr.api(encode, api_name=f"{SLUG}_encode")
+        render(demo)
     return demo
 
 

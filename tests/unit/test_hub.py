@@ -49,7 +49,8 @@ def test_space_modules_follow_the_contract():
     for t in SPACES:
         module = importlib.import_module(t.module)
         assert module.SLUG == t.slug
-        assert isinstance(module.TITLE, str) and module.TITLE
+        assert module.TITLE == t.title  # read from the registry, the one place titles are typed
+        assert callable(module.render) and callable(module.build)
         assert isinstance(getattr(module, "WEIGHTS", ()), tuple)
         readme = (ROOT / "spaces" / t.slug / "README.md").read_text()
         assert readme.startswith("---\n") and "sdk: gradio" in readme and "app_file: app.py" in readme
@@ -78,10 +79,10 @@ def test_landing_marks_available_and_planned():
 def test_a_space_that_fails_to_build_becomes_an_error_tab(monkeypatch):
     import spaces.patch_explorer.app as patch_app
 
-    def broken_build():
+    def broken_render(demo):
         raise RuntimeError("broken on purpose")
 
-    monkeypatch.setattr(patch_app, "build", broken_build)
+    monkeypatch.setattr(patch_app, "render", broken_render)
     demo = hub_app.build_hub()
     assert isinstance(demo, gr.Blocks)
     texts = [str(getattr(b, "value", "") or "") for b in demo.blocks.values()]
@@ -95,3 +96,56 @@ def test_only_filters_and_rejects_unknown_slugs():
     assert [t.slug for t in hub_app.select(["patch_explorer"])] == ["patch_explorer"]
     with pytest.raises(ValueError, match="unknown space"):
         hub_app.select(["nope"])
+
+
+def test_start_up_imports_no_torch_and_builds_each_space_once():
+    """Issue 14: start-up within 1.3x a bare gradio app needs the hub's import path free of the heavy
+    libraries (torch alone costs about a second) and one build per space (the hub tab)."""
+    script = """
+import sys
+import importlib
+from hub.registry import SPACES
+from hub import app as hub_app
+builds = {}
+for t in SPACES:
+    module = importlib.import_module(t.module)
+    for name in ("build", "render"):
+        original = getattr(module, name)
+        def counting(*args, original=original, key=(t.slug, name)):
+            builds[key] = builds.get(key, 0) + 1
+            return original(*args)
+        setattr(module, name, counting)
+hub_app.create_app()
+heavy = [m for m in ('torch', 'transformers', 'diffusers', 'accelerate', 'matplotlib', 'scipy') if m in sys.modules]
+print(heavy, sorted(builds.items()))
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    heavy, builds = out.stdout.strip().splitlines()[-1].split("] ", 1)
+    assert heavy == "[", f"imported at start-up: {heavy}]"
+    # each space rendered once into its hub tab; none built as a Blocks of its own (its URL waits for a visit)
+    assert builds == str(sorted(((t.slug, "render"), 1) for t in SPACES))
+
+
+def test_a_space_url_is_built_on_first_visit_and_a_failed_build_answers_500(monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    import spaces.vla_tokenizer.app as vla_app
+    from tests.serving import BackgroundServer
+
+    real_build = vla_app.build
+    app = hub_app.create_app(["vla_tokenizer"])
+
+    def broken_build():
+        raise RuntimeError("broken on purpose")
+
+    monkeypatch.setattr(vla_app, "build", broken_build)
+    with BackgroundServer(app) as server:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(server.url + "vla_tokenizer/", timeout=60)
+        assert err.value.code == 500 and "broken on purpose" in err.value.read().decode()
+        assert urllib.request.urlopen(server.url, timeout=60).status == 200  # the hub still serves
+        monkeypatch.setattr(vla_app, "build", real_build)
+        page = urllib.request.urlopen(server.url + "vla_tokenizer", timeout=60)  # no slash: redirected
+        assert page.status == 200 and page.url.endswith("/vla_tokenizer/")
