@@ -24,6 +24,7 @@ BENCHES: dict[str, str] = {
     "vla_tokenizer": "bin256 vs FAST encode+decode",
     "dit_stepper": "25-step sample on CPU, time per step",
     "quant_latency": "fp32 / bf16 / int8 / ONNX latency and size",
+    "load": "32 clients x 60 s per model endpoint: errors, p50/p95, server RSS",
 }
 
 OUT = Path(__file__).resolve().parent / "results.json"

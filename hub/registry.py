@@ -58,9 +58,13 @@ TUTORIALS: tuple[Tutorial, ...] = (
 
 SPACES: tuple[Tutorial, ...] = tuple(t for t in TUTORIALS if t.available)
 
+# spaces/_template/: the skeleton a new tutorial is copied from; never served, tested like a space.
+TEMPLATE = Tutorial("Template", "🧪", "Foundation", "The mean colour of each patch: a skeleton to copy.",
+                    slug="_template")
+
 
 def get(slug: str) -> Tutorial:
-    for t in SPACES:
+    for t in (*SPACES, TEMPLATE):
         if t.slug == slug:
             return t
     raise ValueError(f"unknown space {slug!r}; choose one of {[t.slug for t in SPACES]}")

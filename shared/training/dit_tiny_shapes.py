@@ -35,6 +35,7 @@ import copy
 import json
 import math
 import shutil
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -224,6 +225,7 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
     if grad_accum is not None:
         cfg.grad_accum = grad_accum
     acc = make_accelerator(cfg.grad_accum, cfg.batch_size)
+    start = time.perf_counter()
     gen = seed_everything(seed)
     out = Path(out_dir)
 
@@ -299,13 +301,15 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
     if rank_weights:
         save_rank_weights(acc, model, out)
     acc.wait_for_everyone()
-    metrics = _report(ema.cpu(), scheduler_config, cfg, out, history) if acc.is_main_process else {}
+    metrics = _report(ema.cpu(), scheduler_config, cfg, out, history, start, acc.num_processes) \
+        if acc.is_main_process else {}
     acc.wait_for_everyone()
     acc.end_training()
     return metrics
 
 
-def _report(ema, scheduler_config: dict, cfg: Config, out: Path, history: list[dict]) -> dict:
+def _report(ema, scheduler_config: dict, cfg: Config, out: Path, history: list[dict], start: float,
+            processes: int) -> dict:
     """Save the EMA weights and the scheduler, evaluate, write the model card."""
     from diffusers import DDPMScheduler
 
@@ -319,6 +323,8 @@ def _report(ema, scheduler_config: dict, cfg: Config, out: Path, history: list[d
     metrics = evaluate("dit-tiny-shapes", path=out)
     metrics["parameters"] = sum(p.numel() for p in ema.parameters())
     metrics["train_steps"] = cfg.steps
+    metrics["train_wall_seconds"] = round(time.perf_counter() - start, 1)  # rendering + training + evaluation
+    metrics["processes"], metrics["torch_threads"] = processes, torch.get_num_threads()
     if history:
         (out / "eval_history.json").write_text(json.dumps(history, indent=1) + "\n")
     write_card(out, cfg, metrics)

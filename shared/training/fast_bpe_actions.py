@@ -18,6 +18,7 @@ The regular-expression splitting GPT-2 applies before byte-level BPE is off: a c
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -70,6 +71,7 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
     if steps is not None:
         cfg.chunks = steps
     seed_everything(seed)
+    start = time.perf_counter()
     out = Path(out_dir)
 
     texts = [chunk_text(c, cfg.scale, cfg.quantile) for c in corpus(cfg.chunks, seed=seed)]
@@ -89,6 +91,7 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
     metrics.pop("model")
     metrics["corpus_chunks"] = cfg.chunks
     metrics["corpus_characters"] = sum(len(t) for t in texts)
+    metrics["train_wall_seconds"] = round(time.perf_counter() - start, 1)  # corpus + merges + evaluation
     write_model_card(
         out, "fast-bpe-actions",
         f"""The byte-pair encoder of a FAST action tokenizer (Pertsch et al., 2025, arXiv:2501.09747),

@@ -132,10 +132,14 @@ def _open(page, cid: int, components: dict, parents: dict, opened: set[int]) -> 
     comp = components[cid]
     try:
         if comp["type"] == "tabitem":
-            tab = page.get_by_role("tab", name=comp["props"]["label"], exact=True).first
-            tab.click(timeout=15_000)
-            page.get_by_role("tab", name=comp["props"]["label"], exact=True, selected=True).first \
-                .wait_for(timeout=15_000)
+            label = comp["props"]["label"]
+            tab = page.get_by_role("tab", name=label, exact=True).locator("visible=true")
+            if tab.count():
+                tab.first.click(timeout=15_000)
+                page.get_by_role("tab", name=label, exact=True, selected=True).first.wait_for(timeout=15_000)
+            else:  # a narrow screen folds tabs into gradio's "More tabs" menu
+                page.locator('button[aria-label="More tabs"]').locator("visible=true").first.click(timeout=15_000)
+                page.get_by_role("button", name=label, exact=True).locator("visible=true").first.click(timeout=15_000)
             siblings = {c for c, path in parents.items() if path and path[-1] == parents[cid][-1]}
             opened -= siblings
         else:
