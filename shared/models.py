@@ -72,6 +72,11 @@ REGISTRY: dict[str, ModelSpec] = {
         description="DeiT-Ti/16, ImageNet-1k (Touvron et al., 2021)",
         alternative="vit-tiny-shapes",
     ),
+    "facebook/dino-vits16": ModelSpec(
+        task="image-features", source="facebook/dino-vits16",
+        description="DINO ViT-S/16, self-supervised on ImageNet-1k, no classifier head (Caron et al., 2021)",
+        alternative="vit-tiny-shapes",
+    ),
     "clip-tiny-shapes": ModelSpec(
         task="zero-shot-image-classification", source=EMBEDDED,
         description="CLIP trained here on shapes and their captions (sizes in its config.json)",
@@ -202,6 +207,14 @@ def _load_image_classifier(source: str, attn: str | None) -> Loaded:
     return Loaded(model, AutoImageProcessor.from_pretrained(source))
 
 
+def _load_image_backbone(source: str, attn: str | None) -> Loaded:
+    from transformers import AutoImageProcessor, AutoModel
+
+    kwargs = {"attn_implementation": attn} if attn else {}
+    model = AutoModel.from_pretrained(source, use_safetensors=True, **kwargs)
+    return Loaded(model, AutoImageProcessor.from_pretrained(source))
+
+
 def _load_clip(source: str, attn: str | None) -> Loaded:
     from transformers import AutoProcessor, CLIPModel
 
@@ -252,6 +265,7 @@ def _load_action_tokenizer(source: str, attn: str | None) -> Loaded:
 LOADERS: dict[str, Callable[[str, str | None], Loaded]] = {
     "image-classification": _load_image_classifier,
     "action-tokenizer": _load_action_tokenizer,
+    "image-features": _load_image_backbone,
     "zero-shot-image-classification": _load_clip,
     "class-conditional-diffusion": _load_class_conditional_diffusion,
 }
