@@ -305,8 +305,7 @@ def fast_bpe_tokens(source: str, n: int = 200, scale: float = 10.0) -> dict:
     import numpy as np
     from transformers import AutoTokenizer
 
-    from shared.actions import generate_chunk
-    from shared.training.fast_bpe_actions import chunk_text
+    from shared.actions import chunk_text, generate_chunk
 
     tokenizer = AutoTokenizer.from_pretrained(source).backend_tokenizer
     counts: dict[float, list[int]] = {0.0: [], 0.05: [], 0.2: []}

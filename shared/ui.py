@@ -87,10 +87,16 @@ def image_from_payload(payload: Any):
         if path:
             return load_image(path)
         url = payload.get("url") if isinstance(payload, dict) else None
-        if url and url.startswith("data:"):  # a pasted image arrives as a data URL
-            from gradio.processing_utils import decode_base64_to_image
+        if url and url.startswith("data:") and "," in url:  # a pasted image arrives as a data URL
+            import base64
+            import binascii
 
-            return load_image(decode_base64_to_image(url))
+            header, data = url.split(",", 1)
+            try:
+                raw = base64.b64decode(data, validate=True) if header.endswith(";base64") else data.encode()
+            except binascii.Error:
+                raise ValueError("the pasted image is not valid base64 data") from None
+            return load_image(raw)
         raise ValueError("no image in the request")
     except ValueError as err:
         raise gr.Error(str(err)) from None
@@ -136,19 +142,6 @@ def raw_values(trigger: Callable, fn: Callable, inputs: list, outputs: Any = Non
     return trigger(handler, components, outputs, preprocess=False, **kwargs)
 
 
-def as_int(value: Any, name: str) -> int:
-    """An integer from an API argument, refusing 3.5, "abc", NaN and bools."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        return int(value.strip())
-    raise ValueError(f"{name} must be an integer, got {value!r}")
-
-
 def sample_examples() -> list[str]:
     """Paths of the shipped sample images, for ``gr.Examples``."""
     from shared.images import sample_paths
@@ -164,8 +157,9 @@ _EXPORTABLE = (gr.Plot, gr.Dataframe, gr.JSON, gr.Label)
 
 
 def downloads(label: str = "Download what you see (tables CSV, plots PNG, stats JSON)") -> gr.File:
-    """The output that ``with_downloads`` fills: one file per table, plot and stats panel of an event."""
-    return gr.File(label=label, file_count="multiple", interactive=False)
+    """The output that ``with_downloads`` fills: one file per table, plot and stats panel of an event
+    (a low box: empty until the first run, it should not push the page's content down)."""
+    return gr.File(label=label, file_count="multiple", interactive=False, height=140)
 
 
 def _named_exports(outputs: list, values: tuple) -> list[tuple[str, Any]]:

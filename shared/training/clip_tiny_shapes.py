@@ -143,19 +143,6 @@ def multi_positive_infonce(logits: torch.Tensor, pos: torch.Tensor) -> torch.Ten
 #                                   Tokenizer
 # --------------------------------------------------------------------------------------
 
-def _bytes_to_unicode() -> list[str]:
-    """GPT-2 / CLIP byte-to-character table, in byte order (printable bytes map to themselves)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs, extra = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + extra)
-            extra += 1
-    table = dict(zip(bs, cs, strict=True))
-    return [chr(table[b]) for b in range(256)]
-
-
 def corpus() -> list[str]:
     """Every full caption of the grammar plus the prompt words, for training the BPE."""
     texts = [f"a {size} {color} {shape} in the {pos}"
@@ -189,7 +176,10 @@ def build_tokenizer():
     bpe.train_from_iterator(corpus(), trainer)
     merges = [tuple(pair) for pair in json.loads(bpe.to_str())["model"]["merges"]]
 
-    base = _bytes_to_unicode()
+    from shared.actions import bytes_to_unicode  # GPT-2's byte table, the one CLIP's BPE uses too
+
+    table = bytes_to_unicode()
+    base = [table[b] for b in range(256)]  # in byte order: the first 256 vocabulary ids
     tokens = base + [c + "</w>" for c in base] + [a + b for a, b in merges] + ["<|startoftext|>", "<|endoftext|>"]
     vocab = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
     return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=Config.context_length)

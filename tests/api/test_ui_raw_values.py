@@ -9,15 +9,15 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from shared.ui import as_int, raw_values, user_errors
+from shared import validate
+from shared.ui import raw_values, user_errors
 from tests.serving import BackgroundServer
 
 
 @user_errors
 def _double(n, choice):
-    n = as_int(n, "n")
-    if choice not in ("a", "b"):
-        raise ValueError(f"unknown choice {choice!r}; choose one of ['a', 'b']")
+    n = validate.integer(n, "n")
+    choice = validate.choice(choice, "choice", ["a", "b"])
     return f"{2 * n}{choice}"
 
 
