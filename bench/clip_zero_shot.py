@@ -13,19 +13,13 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
 
+from bench.timing import ms
 from shared.data.shapes import COLORS, SHAPES, sample_image
 from spaces.clip_zero_shot import compute
 
 MODEL = "clip-tiny-shapes"
 TEMPLATES = "a photo of a {}\nan image of a {}\na rendering of a {}"
-
-
-def _ms(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t) * 1000
 
 
 def run(runs: int = 25) -> dict:
@@ -42,8 +36,8 @@ def run(runs: int = 25) -> dict:
         cold, warm = [], []
         for _ in range(runs):  # paired: a cold call, then the same call warm, so drift hits both alike
             compute.clear_text_cache()
-            cold.append(_ms(lambda: compute.zero_shot(image, labels, templates, MODEL)))  # noqa: B023
-            warm.append(_ms(lambda: compute.zero_shot(image, labels, templates, MODEL)))  # noqa: B023
+            cold.append(ms(lambda: compute.zero_shot(image, labels, templates, MODEL)))  # noqa: B023
+            warm.append(ms(lambda: compute.zero_shot(image, labels, templates, MODEL)))  # noqa: B023
         assert compute.zero_shot(image, labels, templates, MODEL).cached
         n_prompts = len(compute.parse_labels(labels)) * len(compute.parse_templates(templates))
         cold_ms, warm_ms = statistics.median(cold), statistics.median(warm)

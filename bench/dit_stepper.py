@@ -14,23 +14,13 @@ Run: ``.venv/bin/python -m bench.dit_stepper`` (prints JSON), or via ``bench/__m
 from __future__ import annotations
 
 import json
-import statistics
-import time
 
 import torch
 
+from bench.timing import median_ms
 from spaces.dit_stepper import compute
 
 STEPS = 25
-
-
-def _median_ms(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
 
 
 def run(runs: int = 7) -> dict:
@@ -50,8 +40,8 @@ def run(runs: int = 7) -> dict:
             torch.cuda.synchronize()
 
     bare()
-    sample_ms = _median_ms(sample, runs)
-    bare_ms = _median_ms(bare, runs) / STEPS
+    sample_ms = median_ms(sample, runs)
+    bare_ms = median_ms(bare, runs) / STEPS
     per_step = sample_ms / STEPS
     return {
         "model": compute.TINY_MODEL, "device": str(dev), "threads": torch.get_num_threads(), "runs": runs,

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
 
+from bench.timing import ms
 from shared.actions import generate_chunk
 from spaces.vla_tokenizer import compute
-
-
-def _ms(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t) * 1000
 
 
 def run(runs: int = 51) -> dict:
@@ -33,8 +27,8 @@ def run(runs: int = 51) -> dict:
         fast = compute.fast_encode(x, compute.DEFAULT_SCALE, bpe)
         bin_ms, fast_ms = [], []
         for _ in range(runs):
-            bin_ms.append(_ms(lambda x=x: compute.bin256(x)))
-            fast_ms.append(_ms(lambda x=x: compute.fast_encode(x, compute.DEFAULT_SCALE, bpe)))
+            bin_ms.append(ms(lambda x=x: compute.bin256(x)))
+            fast_ms.append(ms(lambda x=x: compute.fast_encode(x, compute.DEFAULT_SCALE, bpe)))
         b, f = statistics.median(bin_ms), statistics.median(fast_ms)
         out[name] = {
             "bin256_encode_decode_ms": round(b, 4),

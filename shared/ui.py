@@ -142,6 +142,13 @@ def raw_values(trigger: Callable, fn: Callable, inputs: list, outputs: Any = Non
     return trigger(handler, components, outputs, preprocess=False, **kwargs)
 
 
+def page(render: Callable[[gr.Blocks], None], title: str) -> gr.Blocks:
+    """A space on its own: ``render(demo)`` inside a Blocks of its own (the hub renders it into a tab instead)."""
+    with gr.Blocks(title=title) as demo:
+        render(demo)
+    return demo
+
+
 def sample_examples() -> list[str]:
     """Paths of the shipped sample images, for ``gr.Examples``."""
     from shared.images import sample_paths

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gradio as gr
 
 from hub.registry import get as tutorial
-from shared.ui import downloads, raw_values, sample_examples, user_errors, with_downloads
+from shared.ui import downloads, page, raw_values, sample_examples, user_errors, with_downloads
 
 from . import options
 
@@ -67,9 +67,7 @@ def render(demo: gr.Blocks) -> None:
 
 
 def build() -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as demo:
-        render(demo)
-    return demo
+    return page(render, TITLE)
 
 
 if __name__ == "__main__":

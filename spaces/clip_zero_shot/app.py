@@ -20,7 +20,7 @@ from hub.registry import get as tutorial
 from shared.data.shapes import COLORS, SHAPES
 from shared.images import centre_square
 from shared.models import names, offline_names
-from shared.ui import downloads, raw_values, sample_examples, user_errors, with_downloads
+from shared.ui import downloads, page, raw_values, sample_examples, user_errors, with_downloads
 
 from . import options
 
@@ -377,9 +377,7 @@ def render(demo: gr.Blocks) -> None:
 
 
 def build() -> gr.Blocks:
-    with gr.Blocks(title=TUTORIAL.title) as demo:
-        render(demo)
-    return demo
+    return page(render, TUTORIAL.title)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from hub.registry import get as tutorial
 from shared import validate
 from shared.data.shapes import COLORS, SHAPES, sample_image
 from shared.device import gpu
-from shared.ui import downloads, raw_values, sample_examples, user_errors, with_downloads
+from shared.ui import downloads, page, raw_values, sample_examples, user_errors, with_downloads
 
 from .options import (
     DEFAULT_GUIDANCE,
@@ -530,9 +530,7 @@ def render(demo: gr.Blocks) -> None:
 
 
 def build() -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as demo:
-        render(demo)
-    return demo
+    return page(render, TITLE)
 
 
 if __name__ == "__main__":

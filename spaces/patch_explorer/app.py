@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from hub.registry import get as tutorial
-from shared.ui import downloads, raw_values, sample_examples, with_downloads
+from shared.ui import downloads, page, raw_values, sample_examples, with_downloads
 
 from . import handlers
 from .options import (
@@ -315,9 +315,7 @@ def render(demo: gr.Blocks) -> None:
 
 
 def build() -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as demo:
-        render(demo)
-    return demo
+    return page(render, TITLE)
 
 
 if __name__ == "__main__":

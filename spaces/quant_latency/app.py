@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from hub.registry import get as tutorial
-from shared.ui import downloads, raw_values, user_errors, with_downloads
+from shared.ui import downloads, page, raw_values, user_errors, with_downloads
 
 from . import hardware, options, sources, text, views
 
@@ -101,9 +101,7 @@ def render(demo: gr.Blocks) -> None:
 
 
 def build() -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as demo:
-        render(demo)
-    return demo
+    return page(render, TITLE)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import gradio as gr
 from hub.registry import get as tutorial
 from shared import actions as A
 from shared import validate as check
-from shared.ui import downloads, raw_values, user_errors, with_downloads
+from shared.ui import downloads, page, raw_values, user_errors, with_downloads
 
 from .options import (
     BOUNDS_CHOICES,
@@ -424,9 +424,7 @@ def render(demo: gr.Blocks) -> None:
 
 
 def build() -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as demo:
-        render(demo)
-    return demo
+    return page(render, TITLE)
 
 
 if __name__ == "__main__":
