@@ -123,4 +123,8 @@ def run(clients: int = CLIENTS, seconds: float = SECONDS) -> dict:
         return results
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # uvicorn waits for the clients' open event streams to end
+            proc.kill()
+            proc.wait(timeout=30)
