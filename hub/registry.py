@@ -31,10 +31,12 @@ class Tutorial:
 TUTORIALS: tuple[Tutorial, ...] = (
     # Foundation
     Tutorial("Why transformers for vision", "🔭", "Foundation", "CNN receptive fields against global attention."),
-    Tutorial("ViT fundamentals", "🧱", "Foundation", "A full ViT forward pass, layer by layer."),
+    Tutorial("ViT fundamentals", "🧱", "Foundation", "A full ViT forward pass, layer by layer, and what it costs.",
+             slug="vit_anatomy"),
     Tutorial("Patch embeddings & positional encoding", "🧩", "Foundation",
              "How an image becomes tokens: patches, projection, position codes.", slug="patch_explorer"),
-    Tutorial("Visual attention", "👁️", "Foundation", "Real per-head attention maps and rollout."),
+    Tutorial("Visual attention", "👁️", "Foundation", "Real per-head attention maps and rollout.",
+             slug="attention_maps"),
     Tutorial("Training & fine-tuning ViTs", "🏋️", "Foundation", "Short real fine-tunes with live curves."),
     # Vision-language
     Tutorial("CLIP zero-shot", "🔗", "Vision-language",
@@ -51,7 +53,8 @@ TUTORIALS: tuple[Tutorial, ...] = (
     # Production
     Tutorial("Quantization latency", "⚡", "Production",
              "fp32, bf16 and int8 measured on your own hardware.", slug="quant_latency"),
-    Tutorial("Interpretability", "🔬", "Production", "Attribution and probing of ViT features."),
+    Tutorial("Interpretability", "🔬", "Production",
+             "Rollout, gradients, integrated gradients, sanity checks and FGSM.", slug="attribution"),
     Tutorial("Self-supervised learning", "🎭", "Production", "MAE and contrastive pre-training."),
     Tutorial("Production systems", "🏭", "Production", "Serving, batching and monitoring ViTs."),
 )

@@ -139,6 +139,51 @@ def summary(name: str) -> str:
     return spec.description
 
 
+@dataclass(frozen=True)
+class ViTFacts:
+    """An embedded ViT classifier's sizes and held-out accuracy, as its config.json and metrics.json state
+    them (read without torch: pages show them at start-up)."""
+
+    name: str
+    image_size: int
+    patch_size: int
+    hidden_size: int
+    layers: int
+    heads: int
+    classes: tuple[str, ...]
+    parameters: int | None
+    accuracy: float | None
+    eval_images: int | None
+
+    @property
+    def grid(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def width(self) -> int:
+        return self.hidden_size
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.heads
+
+
+def vit_facts(name: str) -> ViTFacts | None:
+    """``ViTFacts`` of an embedded model, or None when its folder has no config.json."""
+    import json
+
+    path = local_path(name) / "config.json"
+    if not path.is_file():
+        return None
+    c = json.loads(path.read_text())
+    m = shipped_metrics(name) or {}
+    labels = c.get("id2label") or {}
+    return ViTFacts(name=name, image_size=int(c["image_size"]), patch_size=int(c["patch_size"]),
+                    hidden_size=int(c["hidden_size"]), layers=int(c["num_hidden_layers"]),
+                    heads=int(c["num_attention_heads"]), classes=tuple(labels[k] for k in sorted(labels, key=int)),
+                    parameters=m.get("parameters"), accuracy=m.get("accuracy"), eval_images=m.get("n"))
+
+
 def shipped_metrics(name: str) -> dict | None:
     """The metrics.json that training wrote beside an embedded model's weights (None if absent),
     so a page can state how good the model it runs is without evaluating it at start-up."""
