@@ -24,6 +24,9 @@ BENCHES: dict[str, str] = {
     "vla_tokenizer": "bin256 vs FAST encode+decode",
     "dit_stepper": "25-step sample on CPU, time per step",
     "quant_latency": "fp32 / bf16 / int8 / ONNX latency and size",
+    "attention_maps": "mean attention distance per layer on held-out shapes; rollout latency",
+    "vit_anatomy": "preset params/GMACs vs papers; meta-device count time",
+    "attribution": "IG completeness gap, FGSM flip rate at 2/255, 8/255, 0.1, sanity-check Spearman per method",
     "load": "32 clients x 60 s per model endpoint: errors, p50/p95, server RSS",
 }
 

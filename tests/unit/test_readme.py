@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub.app import build_space
-from hub.registry import get
+from hub.registry import SPACES, get
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -44,11 +44,14 @@ def test_models_table_matches_each_models_metrics():
             assert wall.startswith("not recorded"), name
 
 
+def test_every_space_has_a_row_in_the_tutorials_table():
+    assert {r[0].strip("`") for r in _rows("| slug | tutorial | model(s) |")} == {t.slug for t in SPACES}
+
+
 @pytest.mark.parametrize("row", _rows("| endpoint | arguments | returns |"), ids=lambda r: r[0])
 def test_api_table_arguments_match_the_endpoint(row):
     endpoint, arguments = row[0].strip("`"), row[1].strip("`")
-    slug = next(s for s in ("patch_explorer", "clip_zero_shot", "vla_tokenizer", "dit_stepper", "quant_latency")
-                if endpoint.strip("/").startswith(s))
+    slug = next(t.slug for t in SPACES if endpoint.strip("/").startswith(t.slug + "_"))
     info = build_space(get(slug)).get_api_info()["named_endpoints"][endpoint]
     names = [a.split(":")[0].strip() for a in arguments.split(",")]
     assert names == [p["parameter_name"] for p in info["parameters"]], endpoint
