@@ -215,7 +215,8 @@ prediction. Read every map here as a *hypothesis* about the model, not its reaso
 - **Integrated gradients** (Sundararajan, Taly & Yan, 2017) integrates the gradient along the straight path
   from an all-black image (zeros in [0, 1] pixels, before normalisation) to yours, with a midpoint Riemann
   sum of {options.IG_STEPS} points. Its attributions add up to the logit difference between the image and the
-  baseline (*completeness*; the stats show both numbers). It answers "relative to black", which is a choice:
+  baseline (*completeness*; the stats show both numbers, and the points are doubled, up to
+  {options.IG_MAX_STEPS}, while they differ by more than {options.IG_TOLERANCE:.0%}). It answers "relative to black", which is a choice:
   a black shape on a black background gets no attribution at all.
 - **Sanity check** (Adebayo et al., 2018, *Sanity Checks for Saliency Maps*, NeurIPS): a map that barely
   changes when the weights are randomised cannot be explaining what the model learned. Rollout does not
