@@ -3,10 +3,11 @@
 ``create_app`` also serves every space on its own URL (``/<slug>/``), so a single tutorial
 can be embedded in another site with an iframe or the ``<gradio-app>`` web component.
 
-Start-up builds each space once, for its hub tab (issue 14: building each twice, plus heavy
-imports, made start-up 2.15x a bare gradio app). A space's own URL is built on its first request
-(``LazySpace``): gradio's ``Blocks.render`` re-numbers the functions of the Blocks it renders, so
-one Blocks object cannot serve both the hub tab and a page of its own.
+Start-up renders each space once, straight into its hub tab with ``render(hub)``, and imports no
+torch (issue 14: building each space twice as a Blocks of its own, about 0.25 s of gradio set-up
+each, plus heavy imports, made start-up 2.15x a bare gradio app). A space's own URL is built on its
+first request (``LazySpace``): gradio's ``Blocks.render`` renumbers the functions of the Blocks it
+renders, so one Blocks object cannot serve both the hub tab and a page of its own.
 """
 
 from __future__ import annotations
