@@ -2,7 +2,7 @@
 
 Rules this file shows (see "Add a tutorial" in the top-level README):
 
-- no gradio import; bad input raises ``ValueError`` through ``shared.validate``, whose message names
+- no UI-library import; bad input raises ``ValueError`` through ``shared.validate``, whose message names
   the input, the allowed range and what came;
 - heavy libraries (torch, transformers, diffusers, scipy) may be imported here, because ``app.py``
   imports this module inside its handlers, never at start-up;

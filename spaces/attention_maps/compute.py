@@ -12,7 +12,7 @@ test); this module adds what only this page shows:
 - the cost of attention (sequence length, attention-matrix memory, QK^T and A.V multiply-accumulates),
   which a test checks against ``torch.utils.flop_counter.FlopCounterMode`` on the instantiated model.
 
-No gradio here; bad input raises ``ValueError`` through ``shared.validate``. torch is imported here, and
+No UI library here; bad input raises ``ValueError`` through ``shared.validate``. torch is imported here, and
 ``app.py`` imports this module inside its handlers only.
 """
 

@@ -1,6 +1,6 @@
 """Interpretability: attribution maps, their sanity check and an adversarial step, for a ViT classifier.
 
-Pure functions (no gradio). Every image is first brought to what the model sees: the model's own
+Pure functions (no UI library). Every image is first brought to what the model sees: the model's own
 processor resizes (and crops) it to the input resolution, **without** normalising, so ``x`` lives in
 [0, 1] pixel space on the 8-bit grid; ``normalise`` applies the processor's mean and std. Gradients are
 taken with ``torch.autograd.grad`` (never ``.backward()``), so the cached model shared by concurrent

@@ -1,4 +1,4 @@
-"""ViT anatomy: the maths, as typed functions (no gradio; ``app.py`` imports this inside its handlers).
+"""ViT anatomy: the maths, as typed functions (no UI library; ``app.py`` imports this inside its handlers).
 
 - ``cost``: parameters, multiply-accumulates, tokens and activation memory of
   ``transformers.ViTForImageClassification`` built from a configuration on the ``meta`` device (no
