@@ -10,6 +10,7 @@ import pytest
 from hub.registry import TUTORIALS
 from shared.images import sample_paths
 from tests.browser.conftest import shot
+from tests.browser.page_walker import settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SAMPLES = sample_paths()
@@ -71,3 +72,36 @@ def test_clip_page_classifies_a_sample_and_says_whether_it_looks_like_the_traini
     assert re.search(r"(Not flagged|Unusual input)", note.locator("xpath=..").inner_text())
     assert not errors, errors
     shot(page, "clip_zero_shot_classified")
+
+
+def test_attention_page_click_a_patch_moves_the_query(page, browser_hub_url):
+    """Issue 15: clicking a patch of the query map makes it the query (the walker clicks buttons, not images)."""
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(browser_hub_url + "attention_maps/", wait_until="domcontentloaded")
+    page.wait_for_function("() => window.gradio_config && document.querySelector('.gradio-container')")
+    assert settle(page)
+    page.get_by_role("button", name="Compute attention").first.click()  # the maps fill after a first run
+    assert settle(page)
+    query = page.locator("div.block").filter(has_text="Query patch -> patches (click a patch)").last.locator("img").first
+    query.wait_for(timeout=120_000)
+    row = page.locator("div.block").filter(has_text="Query patch row").last.locator("input[type=number]").first
+    col = page.locator("div.block").filter(has_text="Query patch column").last.locator("input[type=number]").first
+
+    def click_patch(r: int, c: int, grid: int) -> None:
+        # where the picture lies inside its <img> box (per its object-fit), then the centre of patch (r, c)
+        query.scroll_into_view_if_needed()
+        box = query.evaluate("""e => { const b = e.getBoundingClientRect(), fit = getComputedStyle(e).objectFit;
+            const contain = Math.min(b.width / e.naturalWidth, b.height / e.naturalHeight);
+            const s = fit === 'none' ? 1 : fit === 'scale-down' ? Math.min(1, contain) : contain;
+            return {x: b.x + (b.width - e.naturalWidth * s) / 2, y: b.y + (b.height - e.naturalHeight * s) / 2,
+                    w: e.naturalWidth * s, h: e.naturalHeight * s}; }""")
+        page.mouse.click(box["x"] + (c + 0.5) * box["w"] / grid, box["y"] + (r + 0.5) * box["h"] / grid)
+
+    grid = int(row.get_attribute("max")) + 1
+    for r, c in ((0, 0), (grid - 1, 1)):
+        click_patch(r, c, grid)
+        assert settle(page)
+        assert (int(row.input_value()), int(col.input_value())) == (r, c)
+    assert not errors, errors
+    shot(page, "attention_maps_clicked_patch")
