@@ -41,7 +41,20 @@ $(VENV)/.torch: | $(PY)
 	fi
 	@touch $@
 
-$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+# torchvision (the CNN model definitions of cnn_vs_vit) must be the release built for the
+# installed torch: torch 2.X.Y pairs with torchvision 0.(X+15).Y. --no-deps, so it never replaces
+# torch. It is not in pyproject.toml for the same reason: a resolver could swap torch to satisfy it.
+$(VENV)/.torchvision: $(VENV)/.torch
+	@if $(PY) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torchvision') is None)"; then \
+		echo "keeping installed torchvision"; \
+	else \
+		tv=$$($(PY) -c "import torch; v = torch.__version__.split('+')[0].split('.'); print(f'0.{int(v[1]) + 15}.{v[2]}')"); \
+		echo "installing torchvision==$$tv to match torch (no deps: torch stays as it is)"; \
+		$(PIP) install -q "torchvision==$$tv" --no-deps $(TORCH_FLAGS); \
+	fi
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch $(VENV)/.torchvision
 	$(PIP) install -q -e .
 	@touch $@
 
