@@ -29,12 +29,14 @@ Measurements are serialized process-wide by ``MEASURE_LOCK`` so two users never 
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+
+# One measurement at a time in this process, shared with the serving planner: the hub tab and the standalone
+# mount are two UI apps with two queues, so a queue's concurrency limit alone would not stop them overlapping.
+from shared.timing import MEASURE_LOCK, acquire_measure_lock
 
 from .options import (
     CONTRACT_VARIANTS,
@@ -64,10 +66,6 @@ __all__ = [
     "held_out_images", "load_model", "logits_on", "max_abs_logit_diff", "prepare", "random_vit_b16",
     "top1_agreement", "unavailable_row",
 ]
-
-# One measurement at a time in this process: the hub tab and the standalone mount are two Gradio
-# apps with two queues, so a queue's concurrency limit alone would not stop them overlapping.
-MEASURE_LOCK = threading.Lock()
 
 _EMPTY = ("backend", "median_ms", "iqr_ms", "q1_ms", "q3_ms", "throughput_ips", "size_mb", "accuracy",
           "top1_agreement", "max_abs_logit_diff", "speedup_vs_fp32", "measured_from", "measured_to")
@@ -115,11 +113,7 @@ def compare(model: str, variants: Sequence[str], batch_size: int, runs: int, thr
     name, chosen, batch_size, runs, threads = check_request(model, variants, batch_size, runs, threads)
     report = progress or (lambda fraction, message: None)
 
-    asked = time.time()
-    if not MEASURE_LOCK.acquire(blocking=False):
-        report(0.0, "waiting for another measurement to finish (one at a time, so timings stay clean)")
-        MEASURE_LOCK.acquire()
-    lock_wait_s = time.time() - asked
+    lock_wait_s = acquire_measure_lock(report)
     previous_threads = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from shared import timing as shared_timing
+
 from .options import MAX_BATCH, WARMUP_RUNS
 from .runners import Runner
 from .stats import summarize
@@ -19,22 +21,8 @@ Progress = Callable[[float, str], None]
 
 def time_forward(forward: Callable[[torch.Tensor], Any], x: torch.Tensor, runs: int,
                  warmup: int = WARMUP_RUNS, on_run: Callable[[int], None] | None = None) -> list[float]:
-    """Milliseconds of each of ``runs`` timed calls of ``forward(x)``, after ``warmup`` untimed ones.
-
-    Each variant is timed in its own block, warm, as a server would run it. Taking turns between
-    variants (to spread load drift evenly) was tried and rejected: switching runtimes every call made
-    the tiny model's ONNX Runtime passes 1.6x slower than an isolated torch.utils.benchmark timing.
-    """
-    for _ in range(warmup):
-        forward(x)
-    samples = []
-    for i in range(runs):
-        start = time.perf_counter()
-        forward(x)
-        samples.append((time.perf_counter() - start) * 1e3)
-        if on_run is not None:
-            on_run(i + 1)
-    return samples
+    """``shared.timing.time_forward`` with this space's warm-up count as the default."""
+    return shared_timing.time_forward(forward, x, runs, warmup, on_run)
 
 
 def logits_on(runner: Runner, pixels: torch.Tensor, batch: int = MAX_BATCH) -> torch.Tensor:
