@@ -41,16 +41,18 @@ $(VENV)/.torch: | $(PY)
 	fi
 	@touch $@
 
-# torchvision (the CNN model definitions of cnn_vs_vit) must be the release built for the
-# installed torch: torch 2.X.Y pairs with torchvision 0.(X+15).Y. --no-deps, so it never replaces
-# torch. It is not in pyproject.toml for the same reason: a resolver could swap torch to satisfy it.
+# torchvision (the CNN model definitions of cnn_vs_vit) must be the release built for the installed
+# torch: torch 2.X.Y pairs with torchvision 0.(X+15).Y, installed with --no-deps so it never replaces
+# torch. PyPI's wheel is a CUDA build whose compiled ops cannot load beside the CPU torch, and
+# transformers imports any torchvision it finds, so it goes into a private folder that only
+# shared/cnn_models.py reads. Not in pyproject.toml, for the same reasons.
 $(VENV)/.torchvision: $(VENV)/.torch
 	@if $(PY) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torchvision') is None)"; then \
 		echo "keeping installed torchvision"; \
 	else \
 		tv=$$($(PY) -c "import torch; v = torch.__version__.split('+')[0].split('.'); print(f'0.{int(v[1]) + 15}.{v[2]}')"); \
-		echo "installing torchvision==$$tv to match torch (no deps: torch stays as it is)"; \
-		$(PIP) install -q "torchvision==$$tv" --no-deps $(TORCH_FLAGS); \
+		echo "installing torchvision==$$tv into $(VENV)/torchvision-defs (model definitions for cnn_vs_vit)"; \
+		$(PIP) install -q --no-deps --upgrade --target $(VENV)/torchvision-defs "torchvision==$$tv" $(TORCH_FLAGS); \
 	fi
 	@touch $@
 
