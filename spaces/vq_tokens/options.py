@@ -1,0 +1,82 @@
+"""Autoregressive image generation: models, limits, defaults and input checks, and the shipped facts.
+
+Torch-free on purpose: the hub imports every space's ``app.py`` and builds its page at start-up.
+``compute.py`` imports from here, so each constant and check is defined once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from shared import validate
+from shared.data.shapes import SHAPES
+from shared.models import local_path, shipped_metrics
+
+VQ_MODEL = "vq-tiny-shapes"
+AR_MODEL = "ar-tiny-shapes"
+CLASSES: tuple[str, ...] = SHAPES
+
+MAX_SEED = 2**31 - 1
+MAX_TEMPERATURE = 5.0
+DEFAULT_TEMPERATURE = 0.8  # = shared.evaluation_vq.AR_TEMPERATURE, where class accuracy is measured (a test checks)
+DEFAULT_TOP_K = 16  # = shared.evaluation_vq.AR_TOP_K
+DEFAULT_CLASS = "star"
+USAGE_IMAGES = 200  # test-split images behind the codebook usage histogram and the nearest-code view
+MAX_PATCHES_SHOWN = 48  # patches in the nearest-code mosaic
+FALLBACK_CODEBOOK = 1024  # only until vq-tiny-shapes is trained; then read from its config.json
+
+
+def shipped_json(name: str, relative: str = "config.json") -> dict:
+    """A JSON file beside an embedded model's weights ({} when it is not trained yet)."""
+    path = local_path(name) / relative
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def codebook_size() -> int:
+    return int(shipped_json(VQ_MODEL).get("codebook_size", FALLBACK_CODEBOOK))
+
+
+def vq_facts() -> dict:
+    """The tokenizer as its files describe it (config.json, metrics.json); {} before it is trained."""
+    cfg = shipped_json(VQ_MODEL)
+    if not cfg:
+        return {}
+    return {**cfg, "metrics": shipped_metrics(VQ_MODEL) or {}}
+
+
+def ar_facts() -> dict:
+    cfg = shipped_json(AR_MODEL)
+    if not cfg:
+        return {}
+    return {**cfg, "metrics": shipped_metrics(AR_MODEL) or {}}
+
+
+# --------------------------------------------------------------------------------------
+#                                   Input checks (shared/validate.py)
+# --------------------------------------------------------------------------------------
+
+def check_class(label) -> str:
+    return validate.choice(label, "class", CLASSES)
+
+
+def check_temperature(t) -> float:
+    """0 is allowed and means greedy decoding (always the most likely code); negative and NaN are refused."""
+    return validate.number(t, "temperature (0 = greedy)", 0, MAX_TEMPERATURE)
+
+
+def check_top_k(k) -> int:
+    return validate.integer(k, "top-k", 1, codebook_size())
+
+
+def check_seed(seed) -> int:
+    return validate.integer(seed, "seed", 0, MAX_SEED)
+
+
+def check_code(code) -> int:
+    return validate.integer(code, "code", 0, codebook_size() - 1)
+
+
+def bits_per_token(codebook: int) -> float:
+    """log2(K): the information one token can carry."""
+    return math.log2(codebook)

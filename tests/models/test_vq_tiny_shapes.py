@@ -1,0 +1,77 @@
+"""vq-tiny-shapes and ar-tiny-shapes: the shipped folders, their quality bars (issue 20), the loaders,
+and smoke trainings of both recipes (a few steps, small data)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from shared.data.shapes import SHAPES
+from shared.models import available_offline, evaluate, load, local_path
+
+VQ, AR = "vq-tiny-shapes", "ar-tiny-shapes"
+TRAINED = available_offline(VQ) and available_offline(AR)
+needs_weights = pytest.mark.skipif(not TRAINED, reason="not trained: python -m shared.training vq-tiny-shapes / ar-tiny-shapes")
+
+
+@needs_weights
+def test_shipped_tokenizer_meets_the_bars():
+    """Issue 20: PSNR >= 24 dB and codebook usage >= 0.5 on the test split; >= 22 dB on the independent renderer."""
+    vq = json.loads((local_path(VQ) / "metrics.json").read_text())
+    assert vq["grid"] == "8x8" and vq["n"] >= 1000
+    assert vq["psnr"] >= 24 and vq["codebook_usage"] >= 0.5, vq
+    assert vq["independent_renderer_psnr"] >= 22, vq
+
+
+@needs_weights
+@pytest.mark.xfail(strict=True, reason="issue 20's bar is class_accuracy >= 0.85; the shipped ar-tiny-shapes "
+                   "(2500 steps) measures 0.23, about chance: it barely uses the class. Needs a longer run "
+                   "and/or classifier-free guidance; strict, so this flags when a retrain meets the bar")
+def test_shipped_generator_meets_the_bar():
+    ar = json.loads((local_path(AR) / "metrics.json").read_text())
+    assert {"temperature", "top_k", "judge"} <= set(ar)
+    assert ar["class_accuracy"] >= 0.85, ar
+
+
+@needs_weights
+@pytest.mark.slow
+def test_eval_reproduces_the_shipped_vq_metrics():
+    shipped = json.loads((local_path(VQ) / "metrics.json").read_text())
+    got = evaluate(VQ, n=200, n_independent=20)
+    assert got["codebook_size"] == shipped["codebook_size"]
+    assert abs(got["psnr"] - shipped["psnr"]) < 1.5  # 200 of the same 1000 test images
+
+
+@needs_weights
+def test_loaders_and_model_cards():
+    vq = load(VQ, device="cpu").model
+    ar = load(AR, device="cpu").model
+    assert ar.config.codebook_size == vq.codebook_size
+    assert ar.config.vocab_size == vq.codebook_size + len(SHAPES) and ar.config.class_names == list(SHAPES)
+    assert ar.config.n_positions == vq.grid ** 2 + 1
+    x = torch.zeros(1, 3, 32, 32)
+    assert vq.tokenize(x).shape == (1, 8, 8)
+    for name in (VQ, AR):
+        folder = local_path(name)
+        assert f"python -m shared.training {name}" in (folder / "README.md").read_text()
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        assert size < 10_000_000, f"{name}: embedded weights should stay small, got {size} bytes"
+
+
+@pytest.mark.slow
+def test_smoke_training_of_both_recipes(tmp_path):
+    from shared.training import ar_tiny_shapes, vq_tiny_shapes
+
+    vq_dir, ar_dir = tmp_path / "vq", tmp_path / "ar"
+    m = vq_tiny_shapes.train(str(vq_dir), steps=3, cfg=vq_tiny_shapes.Config(train_images=128, batch_size=32,
+                                                                            codebook_size=64))
+    assert {"psnr", "codebook_usage", "independent_renderer_psnr"} <= set(m)
+    assert 0 < m["codebook_usage"] <= 1 and json.loads((vq_dir / "config.json").read_text())["codebook_size"] == 64
+    if not available_offline("vit-tiny-shapes"):
+        pytest.skip("the judge vit-tiny-shapes is not trained")
+    m = ar_tiny_shapes.train(str(ar_dir), steps=3, vq=str(vq_dir),
+                             cfg=ar_tiny_shapes.Config(candidates=200, batch_size=8, n_layer=1, n_embd=32, n_head=2))
+    assert 0 <= m["class_accuracy"] <= 1 and (ar_dir / "model.safetensors").is_file()
+    assert json.loads((ar_dir / "config.json").read_text())["vocab_size"] == 64 + len(SHAPES)
