@@ -27,6 +27,10 @@ BENCHES: dict[str, str] = {
     "attention_maps": "mean attention distance per layer on held-out shapes; rollout latency",
     "vit_anatomy": "preset params/GMACs vs papers; meta-device count time",
     "attribution": "IG completeness gap, FGSM flip rate at 2/255, 8/255, 0.1, sanity-check Spearman per method",
+    "cnn_vs_vit": "final receptive fields (walk vs gradient span), ERF spread, inductive-bias table",
+    "training_lab": "200-step fine-tune pretrained/scratch, strategy table, ViT-B/16 LoRA counts",
+    "serving_planner": "queue simulation vs M/D/1 and M/M/1, batch curves + fit, plan for 100 req/s at p95 100 ms",
+    "vq_tokens": "sampling time per image (64 tokens with KV cache), greedy, with frames",
     "load": "32 clients x 60 s per model endpoint: errors, p50/p95, server RSS",
 }
 

@@ -30,14 +30,16 @@ class Tutorial:
 
 TUTORIALS: tuple[Tutorial, ...] = (
     # Foundation
-    Tutorial("Why transformers for vision", "🔭", "Foundation", "CNN receptive fields against global attention."),
+    Tutorial("Why transformers for vision", "🔭", "Foundation", "CNN receptive fields against global attention.",
+             slug="cnn_vs_vit"),
     Tutorial("ViT fundamentals", "🧱", "Foundation", "A full ViT forward pass, layer by layer, and what it costs.",
              slug="vit_anatomy"),
     Tutorial("Patch embeddings & positional encoding", "🧩", "Foundation",
              "How an image becomes tokens: patches, projection, position codes.", slug="patch_explorer"),
     Tutorial("Visual attention", "👁️", "Foundation", "Real per-head attention maps and rollout.",
              slug="attention_maps"),
-    Tutorial("Training & fine-tuning ViTs", "🏋️", "Foundation", "Short real fine-tunes with live curves."),
+    Tutorial("Training & fine-tuning ViTs", "🏋️", "Foundation", "Short real fine-tunes with live curves.",
+             slug="training_lab"),
     # Vision-language
     Tutorial("CLIP zero-shot", "🔗", "Vision-language",
              "Contrastive image-text learning and zero-shot classification.", slug="clip_zero_shot"),
@@ -46,7 +48,8 @@ TUTORIALS: tuple[Tutorial, ...] = (
              "Robot actions as tokens: 256-bin against FAST (DCT + BPE).", slug="vla_tokenizer"),
     Tutorial("V-JEPA", "🎞️", "Vision-language", "Predicting video features in latent space."),
     # Generative
-    Tutorial("Autoregressive image generation", "🧮", "Generative", "Images as sequences of VQ tokens."),
+    Tutorial("Autoregressive image generation", "🧮", "Generative", "Images as sequences of VQ tokens.",
+             slug="vq_tokens"),
     Tutorial("DiT denoising stepper", "🌫️", "Generative",
              "A diffusion transformer removing noise, one step at a time.", slug="dit_stepper"),
     Tutorial("Video transformers", "🎬", "Generative", "Space-time patches and factorised attention."),
@@ -55,8 +58,10 @@ TUTORIALS: tuple[Tutorial, ...] = (
              "fp32, bf16 and int8 measured on your own hardware.", slug="quant_latency"),
     Tutorial("Interpretability", "🔬", "Production",
              "Rollout, gradients, integrated gradients, sanity checks and FGSM.", slug="attribution"),
-    Tutorial("Self-supervised learning", "🎭", "Production", "MAE and contrastive pre-training."),
-    Tutorial("Production systems", "🏭", "Production", "Serving, batching and monitoring ViTs."),
+    Tutorial("Self-supervised learning", "🎭", "Production", "MAE and contrastive pre-training.",
+             slug="mae_masking"),
+    Tutorial("Production systems", "🏭", "Production", "Serving, batching and monitoring ViTs.",
+             slug="serving_planner"),
 )
 
 SPACES: tuple[Tutorial, ...] = tuple(t for t in TUTORIALS if t.available)

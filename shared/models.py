@@ -57,6 +57,11 @@ REGISTRY: dict[str, ModelSpec] = {
         description="ViT trained here on shapes (sizes in its config.json)",
         evaluate="shared.evaluation:classifier_accuracy",
     ),
+    "cnn-tiny-shapes": ModelSpec(
+        task="image-classification", source=EMBEDDED,
+        description="tiny ResNet trained here on the same shapes as vit-tiny-shapes (sizes in its config.json)",
+        evaluate="shared.training.cnn_tiny_shapes:evaluate",
+    ),
     "fast-bpe-actions": ModelSpec(
         task="action-tokenizer", source=EMBEDDED,
         description="FAST's byte-level BPE (vocab 1024) over DCT coefficients of 7-D action chunks; trained here",
@@ -96,6 +101,26 @@ REGISTRY: dict[str, ModelSpec] = {
         task="class-conditional-diffusion", source="facebook/DiT-XL-2-256",
         description="DiT-XL/2 on 32x32x4 SD-VAE latents of 256 px ImageNet images (Peebles & Xie, 2023)",
         alternative="dit-tiny-shapes",
+    ),
+    "mae-tiny-shapes": ModelSpec(
+        task="masked-image-modeling", source=EMBEDDED,
+        description="masked autoencoder (ViTMAE) trained here on shapes at mask ratio 0.75 (sizes in its config.json)",
+        evaluate="shared.training.mae_tiny_shapes:evaluate",
+    ),
+    "facebook/vit-mae-base": ModelSpec(
+        task="masked-image-modeling", source="facebook/vit-mae-base",
+        description="MAE ViT-B/16 pre-trained on ImageNet-1k at mask ratio 0.75 (He et al., 2022)",
+        alternative="mae-tiny-shapes",
+    ),
+    "vq-tiny-shapes": ModelSpec(
+        task="image-tokenizer", source=EMBEDDED,
+        description="VQ-VAE trained here on shapes: 32x32 image -> 8x8 tokens (codebook size in its config.json)",
+        evaluate="shared.evaluation_vq:vq_quality",
+    ),
+    "ar-tiny-shapes": ModelSpec(
+        task="autoregressive-image-generation", source=EMBEDDED,
+        description="GPT-2-style decoder trained here on vq-tiny-shapes tokens, class as a prefix token",
+        evaluate="shared.evaluation_vq:ar_class_accuracy",
     ),
 }
 
@@ -299,11 +324,35 @@ def _load_class_conditional_diffusion(source: str, attn: str | None) -> Loaded:
     return Loaded(model, DiffusionParts(vae, dict(config), names))
 
 
+def _load_masked_autoencoder(source: str, attn: str | None) -> Loaded:
+    """A ViTMAE encoder + decoder (``ViTMAEForPreTraining``) and its image processor."""
+    from transformers import AutoImageProcessor, ViTMAEForPreTraining
+
+    kwargs = {"attn_implementation": attn} if attn else {}
+    model = ViTMAEForPreTraining.from_pretrained(source, use_safetensors=True, **kwargs)
+    return Loaded(model, AutoImageProcessor.from_pretrained(source))
+
+
 def _load_action_tokenizer(source: str, attn: str | None) -> Loaded:
     """A tokenizer only (FAST's BPE): no weights, so ``model`` is None."""
     from transformers import AutoTokenizer
 
     return Loaded(None, AutoTokenizer.from_pretrained(source))
+
+
+def _load_image_tokenizer(source: str, attn: str | None) -> Loaded:
+    """A VQ-VAE (``shared/training/vq_tiny_shapes.py``): the model is the tokenizer; no processor."""
+    from shared.training.vq_tiny_shapes import VQVAE
+
+    return Loaded(VQVAE.from_pretrained(source), None)
+
+
+def _load_autoregressive_image_generation(source: str, attn: str | None) -> Loaded:
+    """A GPT-2 over image tokens; its config names the tokenizer, codebook size and classes."""
+    from transformers import GPT2LMHeadModel
+
+    kwargs = {"attn_implementation": attn} if attn else {}
+    return Loaded(GPT2LMHeadModel.from_pretrained(source, use_safetensors=True, **kwargs), None)
 
 
 # task -> loader(source, attn) -> Loaded. Spaces add tasks here as they need them.
@@ -313,6 +362,9 @@ LOADERS: dict[str, Callable[[str, str | None], Loaded]] = {
     "image-features": _load_image_backbone,
     "zero-shot-image-classification": _load_clip,
     "class-conditional-diffusion": _load_class_conditional_diffusion,
+    "masked-image-modeling": _load_masked_autoencoder,
+    "image-tokenizer": _load_image_tokenizer,
+    "autoregressive-image-generation": _load_autoregressive_image_generation,
 }
 
 

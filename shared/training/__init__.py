@@ -20,6 +20,10 @@ RECIPES: dict[str, str] = {
     "vit-tiny-shapes": "vit_tiny_shapes",
     "fast-bpe-actions": "fast_bpe_actions",
     "clip-tiny-shapes": "clip_tiny_shapes",
+    "cnn-tiny-shapes": "cnn_tiny_shapes",
+    "mae-tiny-shapes": "mae_tiny_shapes",
+    "vq-tiny-shapes": "vq_tiny_shapes",
+    "ar-tiny-shapes": "ar_tiny_shapes",
 }
 
 

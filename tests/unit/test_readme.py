@@ -10,6 +10,7 @@ import pytest
 
 from hub.app import build_space
 from hub.registry import SPACES, get
+from shared import models
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -28,7 +29,7 @@ def _metrics(name: str) -> dict:
 
 def test_models_table_matches_each_models_metrics():
     rows = {r[0].strip("`"): r for r in _rows("| model | parameters |")}
-    assert set(rows) == {"vit-tiny-shapes", "clip-tiny-shapes", "dit-tiny-shapes", "fast-bpe-actions"}
+    assert set(rows) == {name for name, spec in models.REGISTRY.items() if spec.embedded}
     for name, (_, params, metric, wall) in rows.items():
         m = _metrics(name)
         if "parameters" in m:
