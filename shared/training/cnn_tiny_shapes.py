@@ -141,7 +141,9 @@ the same data as `vit-tiny-shapes`, as the CNN it is compared with on the `cnn_v
 
 def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | None = None,
           grad_accum: int | None = None, rank_weights: bool = False) -> dict:
-    """Train on one process (``grad_accum`` and ``rank_weights`` are accepted for the CLI and ignored)."""
+    """Train on one process (the recipe has no data-parallel or gradient-accumulation path)."""
+    if (grad_accum or 1) != 1 or rank_weights:
+        raise ValueError("cnn-tiny-shapes trains in one process without gradient accumulation")
     cfg = cfg or Config()
     if steps is not None:
         cfg.steps = steps

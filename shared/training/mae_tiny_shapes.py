@@ -257,10 +257,11 @@ def evaluate(source: str, n: int = MSE_IMAGES, probe_train: int = PROBE_TRAIN, p
 
 def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | None = None,
           grad_accum: int | None = None, rank_weights: bool = False) -> dict:
-    """Single process (the tiny model trains in minutes; ``grad_accum``/``rank_weights`` are accepted for the
-    shared CLI and ignored)."""
+    """Single process: the tiny model trains in minutes, so the recipe has no data-parallel path."""
     from transformers import ViTImageProcessor, ViTMAEForPreTraining
 
+    if (grad_accum or 1) != 1 or rank_weights:
+        raise ValueError("mae-tiny-shapes trains in one process without gradient accumulation")
     cfg = cfg or Config()
     if steps is not None:
         cfg.steps = steps
