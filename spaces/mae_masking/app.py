@@ -71,9 +71,9 @@ def _heatmap(rec):
     axes[0].imshow(rec.pasted_image, interpolation="nearest")
     axes[0].set_title("reconstruction pasted in")
     vmax = float(max(rec.patch_loss[rec.mask == 1].max(), rec.baseline_patch_loss[rec.mask == 1].max()))
-    for ax, data, title in ((axes[1], rec.patch_loss, f"MAE, per patch\n(mean {rec.loss:.4f})"),
+    for ax, data, title in ((axes[1], rec.patch_loss, f"MAE, per masked patch\n(mean {rec.loss:.4f}; white: visible)"),
                             (axes[2], rec.baseline_patch_loss,
-                             f"mean colour, per patch\n(mean {rec.baseline_loss:.4f})")):
+                             f"mean colour, per masked patch\n(mean {rec.baseline_loss:.4f}; white: visible)")):
         im = ax.imshow(data, cmap="magma", vmin=0, vmax=vmax)
         ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=list(axes[1:]), shrink=0.8)
