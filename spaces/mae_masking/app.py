@@ -237,7 +237,7 @@ def render(demo: gr.Blocks) -> None:
 
     with gr.Tab("Mask patterns"):
         gr.Markdown(f"The same number of masked patches, three layouts: random (MAE), block-wise ({PAPERS['beit']}, "
-                    f"Algorithm 1, on an 8x8 grid), and grid (one visible patch per cell, MAE's Figure 6). Each is "
+                    f"Algorithm 1, on the model's patch grid), and grid (one visible patch per cell, MAE's Figure 6). Each is "
                     "passed to the model as noise ordering, so ViTMAE itself masks it.")
         model = gr.Dropdown(list(options.MODELS), value=options.MODEL, label="model",
                             info=f"{options.HUB_MODEL} needs network (or the Hugging Face cache); it loads through "

@@ -9,6 +9,12 @@ TORCHSERVE = "https://pytorch.org/serve/batch_inference_with_ts.html"
 PADDLECLAS = "https://github.com/PaddlePaddle/PaddleClas/blob/develop/docs/zh_CN/models/ImageNet1k/ViT_and_DeiT.md"
 
 
+def _cited_ms() -> str:
+    """The cited V100 latencies, from options.GPU_CITED (typed once, there)."""
+    (entry,) = o.GPU_CITED.values()
+    return ", ".join(f"{ms:g}" for ms in entry["batch_ms"].values())
+
+
 def intro(emoji: str, title: str, summary: str) -> str:
     return (f"## {emoji} {title}\n{summary}\n\n"
             "How many requests per second can a model serve on this hardware, at what p95 latency, with what "
@@ -57,7 +63,7 @@ PLAN_HELP = (
     "simulated p95 within the target, skipping settings above 95% load; cost per million images = "
     "N × price per hour / (λ × 3600) × 10⁶, with every replica busy all hour at the peak rate. **CPU**: the "
     "service time measured here (section 1). **GPU: not measured here**: ViT-B/16 FP32 on a V100 at batch 1, 4 and "
-    f"8 as printed in the [PaddleClas model docs]({PADDLECLAS}) (6.12, 14.84, 28.51 ms), fitted the same way and "
+    f"8 as printed in the [PaddleClas model docs]({PADDLECLAS}) ({_cited_ms()} ms), fitted the same way and "
     "used only up to batch 8. Prices are inputs, not facts: type yours.")
 
 MONITOR_HELP = (
