@@ -16,7 +16,7 @@ import gradio as gr
 from hub.registry import get as tutorial
 from shared.ui import downloads, page, raw_values, sample_examples, with_downloads
 
-from . import handlers
+from . import beyond_page, handlers
 from .options import (
     FILTER_MODES,
     IMAGE_SIZES,
@@ -51,6 +51,10 @@ PAPERS = {
     "mocov3": "[Chen et al., 2021 (MoCo v3)](https://arxiv.org/abs/2104.02057)",
     "mae": "[He et al., 2022 (MAE)](https://arxiv.org/abs/2111.06377)",
     "touvron": "[Touvron et al., 2019](https://arxiv.org/abs/1906.06423)",
+    "swin": "[Liu et al., 2021 (Swin)](https://arxiv.org/abs/2103.14030)",
+    "rope": "[Heo et al., 2024 (RoPE for ViT)](https://arxiv.org/abs/2403.13298)",
+    "adam": "[Kingma & Ba, 2015 (Adam)](https://arxiv.org/abs/1412.6980)",
+    "mixed": "[Micikevicius et al., 2018 (mixed precision)](https://arxiv.org/abs/1710.03740)",
 }
 
 
@@ -308,10 +312,11 @@ def render(demo: gr.Blocks) -> None:
     Blocks of its own, whose set-up costs gradio about 0.25 s: issue 14's start-up budget)."""
     _header()
     ui = SimpleNamespace(**_patchify_section(), **_tokens_section(), **_projection_section(),
-                         **_positions_section(), **_filters_section(), **_transfer_section())
+                         **_positions_section(), **_filters_section(), **_transfer_section(), **beyond_page.section(PAPERS))
     _wire_patches(demo, ui)
     _wire_positions(demo, ui)
     _wire_filters_and_transfer(demo, ui)
+    beyond_page.wire(demo, ui, SLUG)
 
 
 def build() -> gr.Blocks:

@@ -21,6 +21,11 @@ Words", arXiv:2010.11929):
    "2D interpolation"; the kernel here is bicubic, timm's choice), and the trained model is run
    that way on held-out shapes.
 
+5. **Beyond the plain ViT** (issue 23). ``cost.py``: FLOPs per component and memory by precision, counted
+   on a meta-device ViT with ``shared/vit_cost.py`` (the ViT anatomy page's counter); ``relative.py``: Swin's
+   relative position bias (Liu et al., 2021) and 2-D RoPE (Heo et al., 2024); ``transfer.interpolation_accuracy``:
+   nearest, bilinear and bicubic resizing of the learned table; ``hierarchy.py``: Swin-style patch merging.
+
 Pictures are drawn in ``drawing.py``; limits and choices live in the torch-free ``options.py``.
 This module is the one the page imports: it gathers the public functions of the others. Everything
 is pure (numpy, torch, PIL), with no UI code; bad input raises ``ValueError`` saying what is allowed.
@@ -28,6 +33,7 @@ is pure (numpy, torch, PIL), with no UI code; bad input raises ``ValueError`` sa
 
 from __future__ import annotations
 
+from .cost import flops, memory, memory_all
 from .drawing import overlay, overlay_scale, similarity_mosaic, tile_images, token_strip
 from .grid import (
     PatchGrid,
@@ -42,6 +48,7 @@ from .grid import (
     patchify,
     prepare,
 )
+from .hierarchy import closed_form, stages
 from .options import (
     CHANNELS,
     COMPARE_PATCH_SIZES,
@@ -75,7 +82,8 @@ from .projection import (
     to_pixels,
     trained_projection,
 )
-from .transfer import model_at_resolution, shapes_accuracy, transfer_accuracy
+from .relative import rope_rotate, rope_similarity, swin_bias, swin_bias_params
+from .transfer import interpolation_accuracy, model_at_resolution, shapes_accuracy, transfer_accuracy
 
 __all__ = [
     "CHANNELS", "COMPARE_PATCH_SIZES", "LEARNED_MODEL", "MAX_IMAGE_SIZE", "MAX_PROJECTION_OUTPUTS",
@@ -86,5 +94,6 @@ __all__ = [
     "neighbour_similarity", "overlay", "overlay_scale", "patch_at", "patch_grid", "patches", "patchify",
     "prepare", "project_patch", "seeded_projection", "shapes_accuracy", "similarity_map", "similarity_mosaic",
     "sincos_1d", "sincos_2d", "tile_images", "to_pixels", "token_strip", "trained_projection",
-    "transfer_accuracy",
+    "transfer_accuracy", "flops", "memory", "memory_all", "closed_form", "stages", "rope_rotate", "rope_similarity",
+    "swin_bias", "swin_bias_params", "interpolation_accuracy",
 ]

@@ -16,6 +16,7 @@ import pandas as pd
 from PIL import Image
 
 from shared import validate
+from shared.models import TRANSFORMERS_IMPORT_LOCK as _IMPORT_LOCK  # transformers' first import is not thread-safe
 from shared.ui import user_errors
 
 from . import figures
@@ -60,7 +61,14 @@ def _model(name: str, progress=None):
 
     if progress is not None:
         progress(0, desc=f"loading {name} (first use only; cached afterwards)")
-    return load(name, attn="eager").model
+    with _IMPORT_LOCK:
+        return load(name, attn="eager").model
+
+
+def _transformers_ready() -> None:
+    """Import the transformers classes section 7 instantiates, under the same lock as ``_model``."""
+    with _IMPORT_LOCK:
+        from transformers import SwinConfig, SwinModel, ViTConfig, ViTForImageClassification  # noqa: F401
 
 
 def _inputs(image, image_size, patch_size) -> tuple[int, int]:

@@ -122,3 +122,84 @@ def transfer_sizes() -> list[int]:
     """Resolutions offered for transfer: multiples of the patch size up to 128 px."""
     p = tiny_config()["patch_size"]
     return [p * k for k in (2, 3, 4, 5, 6, 8, 10, 12, 16) if p * k <= MAX_TRANSFER_SIZE]
+
+
+# --------------------------------------------------------------------------------------
+#                                   7 · Beyond the plain ViT (issue 23)
+# --------------------------------------------------------------------------------------
+# FLOPs and memory count a ViTForImageClassification (1000 classes, as ImageNet) with shared/vit_cost.py,
+# the code the ViT anatomy page counts with; its caps (CAPS, MAX_TOKENS, MAX_PARAMS) apply here too.
+COST_CLASSES = 1000
+VIT_B16 = {"hidden_size": 768, "num_layers": 12, "num_heads": 12, "mlp_dim": 3072, "image_size": 224, "patch_size": 16}
+PRECISIONS: dict[str, int] = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}  # bytes per stored value
+MAX_BATCH = 4096
+MAX_GPU_GB = 4096.0
+DEFAULT_BATCH, DEFAULT_PRECISION, DEFAULT_GPU_GB = 32, "bf16", 24.0
+GB = 10**9  # "N GB" as GPU makers state it (decimal gigabytes)
+
+# Interpolation mode in resolution transfer
+INTERP_MODES = ("nearest", "bilinear", "bicubic")
+INTERP_IMAGES = 200  # the fixed held-out set: the first 200 test-split shapes at each resolution
+
+# Relative position: Swin-T's attention (Liu et al., 2021) and 2-D RoPE (Heo et al., 2024)
+MIN_WINDOW, MAX_WINDOW = 2, 16
+SWIN_T_HEADS = (3, 6, 12, 24)  # heads per stage of Swin-T (Liu et al., 2021, section 3.3)
+SWIN_T_DEPTHS = (2, 2, 6, 2)
+MIN_ROPE_DIM, MAX_ROPE_DIM = 4, 512  # head dimension, a multiple of 4 (two axes x (cos, sin) pairs)
+MIN_ROPE_GRID, MAX_ROPE_GRID = 2, 32
+ROPE_THETA = 100.0  # RoPE-Axial's base in Heo et al.'s code (naver-ai/rope-vit, compute_axial_cis)
+MAX_ROPE_THETA = 1e6
+
+# Hierarchical patches (Swin-style patch merging)
+SWIN_STAGES = 4
+MIN_SWIN_IMAGE, MAX_SWIN_IMAGE = 32, 1024
+MIN_SWIN_PATCH, MAX_SWIN_PATCH = 1, 32
+MAX_SWIN_DIM = 384  # Swin-L's C is 192
+MAX_SWIN_TOKENS = 65_536  # stage-1 tokens (1024 px at patch 4)
+
+
+def check_precision(precision: object) -> str:
+    return validate.choice(precision, "precision", PRECISIONS)
+
+
+def check_batch(batch_size: object) -> int:
+    return validate.integer(batch_size, "batch size", 1, MAX_BATCH)
+
+
+def check_gpu_gb(gb: object) -> float:
+    return validate.number(gb, "GPU memory (GB)", 0, MAX_GPU_GB, above=True)
+
+
+def check_interp_modes(modes: object) -> list[str]:
+    return validate.choices(modes, "interpolation modes", INTERP_MODES)
+
+
+def check_window(window: object) -> int:
+    return validate.integer(window, "window size M", MIN_WINDOW, MAX_WINDOW)
+
+
+def check_rope(head_dim: object, grid: object, theta: object) -> tuple[int, int, float]:
+    d = validate.integer(head_dim, "head dimension", MIN_ROPE_DIM, MAX_ROPE_DIM)
+    if d % 4:
+        raise ValueError(f"head dimension must be a multiple of 4 for 2-D RoPE (a quarter of the dimensions per "
+                         f"axis and per sin/cos), got {d}")
+    g = validate.integer(grid, "RoPE grid", MIN_ROPE_GRID, MAX_ROPE_GRID)
+    return d, g, validate.number(theta, "RoPE base θ", 1, MAX_ROPE_THETA, above=True)
+
+
+def check_swin(image_size: object, patch_size: object, embed_dim: object, window: object) -> dict:
+    """A Swin-T-shaped hierarchy's inputs, with the image a multiple of patch x 8 so that every merge is exact."""
+    s = validate.integer(image_size, "image size", MIN_SWIN_IMAGE, MAX_SWIN_IMAGE)
+    p = validate.integer(patch_size, "patch size", MIN_SWIN_PATCH, MAX_SWIN_PATCH)
+    c = validate.integer(embed_dim, "embedding width C", 3, MAX_SWIN_DIM)
+    m = validate.integer(window, "window size M", MIN_WINDOW, MAX_WINDOW)
+    step = p * 2 ** (SWIN_STAGES - 1)
+    if s % step:
+        raise ValueError(f"image size {s} must be a multiple of patch size × 2^{SWIN_STAGES - 1} = {step}, so that "
+                         f"every patch-merging step halves an even grid")
+    if c % SWIN_T_HEADS[0]:
+        raise ValueError(f"embedding width C must be a multiple of {SWIN_T_HEADS[0]} (Swin-T's stage-1 heads), got {c}")
+    if (s // p) ** 2 > MAX_SWIN_TOKENS:
+        raise ValueError(f"{(s // p) ** 2:,} stage-1 tokens is more than the cap of {MAX_SWIN_TOKENS:,}: "
+                         "use a larger patch or a smaller image")
+    return {"image_size": s, "patch_size": p, "embed_dim": c, "window_size": m}

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 
 from shared import validate
 
+from .options import INTERP_MODES
+
 # --------------------------------------------------------------------------------------
 #                                   Tables and their similarity
 # --------------------------------------------------------------------------------------
@@ -103,13 +105,14 @@ def neighbour_similarity(table: np.ndarray, grid: int) -> dict:
 #                                   Resizing a learned table (ViT section 3.2)
 # --------------------------------------------------------------------------------------
 
-def interpolate_positions(table: torch.Tensor, new_grid: int, num_prefix: int = 1) -> torch.Tensor:
+def interpolate_positions(table: torch.Tensor, new_grid: int, num_prefix: int = 1, mode: str = "bicubic") -> torch.Tensor:
     """Resize a learned position table to a new square grid (ViT section 3.2's "2D interpolation";
-    bicubic, as timm does).
+    bicubic by default, as timm does; nearest or bilinear on request).
 
-    (1, prefix + N, D) -> reshape the N patch rows to sqrt(N) x sqrt(N) x D -> bicubic to
+    (1, prefix + N, D) -> reshape the N patch rows to sqrt(N) x sqrt(N) x D -> ``mode`` to
     new_grid x new_grid -> flatten; the [CLS] (prefix) rows are kept as they are.
     """
+    mode = validate.choice(mode, "interpolation mode", INTERP_MODES)
     if table.ndim != 3 or table.shape[0] != 1:
         raise ValueError(f"expected a table of shape (1, prefix + N, D), got {tuple(table.shape)}")
     new_grid = validate.integer(new_grid, "new grid", 1)
@@ -119,6 +122,7 @@ def interpolate_positions(table: torch.Tensor, new_grid: int, num_prefix: int = 
     if g * g != n:
         raise ValueError(f"{n} patch positions do not form a square grid")
     x = grid_pos.reshape(1, g, g, d).permute(0, 3, 1, 2)  # (1, D, g, g)
-    x = F.interpolate(x, size=(new_grid, new_grid), mode="bicubic", align_corners=False)  # (1, D, g', g')
+    corners = {} if mode == "nearest" else {"align_corners": False}
+    x = F.interpolate(x, size=(new_grid, new_grid), mode=mode, **corners)  # (1, D, g', g')
     x = x.permute(0, 2, 3, 1).reshape(1, new_grid * new_grid, d)  # (1, g'^2, D)
     return torch.cat([prefix, x], dim=1)  # (1, prefix + g'^2, D)

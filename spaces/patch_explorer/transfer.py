@@ -18,13 +18,13 @@ from PIL import Image
 from shared import validate
 from shared.images import to_tensor
 
-from .options import MAX_TRANSFER_SIZE
+from .options import INTERP_MODES, MAX_TRANSFER_SIZE
 from .positions import interpolate_positions
 
 
-def model_at_resolution(model, image_size: int):
+def model_at_resolution(model, image_size: int, mode: str = "bicubic"):
     """A copy of a transformers ViT classifier for ``image_size`` inputs, its position table
-    interpolated by ``interpolate_positions`` (the same patch size, so the grid changes)."""
+    interpolated by ``interpolate_positions`` with ``mode`` (the same patch size, so the grid changes)."""
     from transformers import ViTForImageClassification
 
     patch = model.config.patch_size
@@ -35,7 +35,7 @@ def model_at_resolution(model, image_size: int):
     config.image_size = image_size
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     key = "vit.embeddings.position_embeddings"
-    state[key] = interpolate_positions(state[key], image_size // patch)  # (1, 1 + g'^2, D)
+    state[key] = interpolate_positions(state[key], image_size // patch, mode=mode)  # (1, 1 + g'^2, D)
     new = ViTForImageClassification(config)
     new.load_state_dict(state)
     param = next(model.parameters())
@@ -87,4 +87,21 @@ def transfer_accuracy(model, sizes: list[int], n: int = 500, progress=None) -> l
             "accuracy_interpolated": shapes_accuracy(moved, size, n, batch_size=batch),
             "accuracy_resized_to_base": shapes_accuracy(model, base, n, render_size=size, batch_size=250),
         })
+    return rows
+
+
+def interpolation_accuracy(model, image_size: int, modes: list[str], n: int) -> list[dict]:
+    """Accuracy at ``image_size`` on the first ``n`` held-out shapes rendered at that size, the position
+    table resized with each interpolation mode (nearest, bilinear, bicubic: ``torch.nn.functional.interpolate``)."""
+    patch, base = model.config.patch_size, model.config.image_size
+    size = validate.integer(image_size, "image size", patch, MAX_TRANSFER_SIZE)
+    if size % patch:
+        raise ValueError(f"image size must be a multiple of the patch size {patch} up to {MAX_TRANSFER_SIZE}, got {size}")
+    modes = validate.choices(modes, "interpolation modes", INTERP_MODES)
+    batch = max(10, min(250, 2_000_000 // ((size // patch) ** 2 + 1) ** 2))
+    rows = []
+    for mode in modes:
+        moved = model if size == base else model_at_resolution(model, size, mode)
+        rows.append({"mode": mode, "image_size": size, "grid": size // patch, "n": n,
+                     "accuracy": shapes_accuracy(moved, size, n, batch_size=batch)})
     return rows

@@ -2,7 +2,8 @@
 
 - ``cost``: parameters, multiply-accumulates, tokens and activation memory of
   ``transformers.ViTForImageClassification`` built from a configuration on the ``meta`` device (no
-  weights are allocated, so ViT-g costs milliseconds). MACs are FLOPs / 2 as
+  weights are allocated, so ViT-g costs milliseconds), counted by ``shared/vit_cost.py`` (the patch
+  explorer counts with the same code). MACs are FLOPs / 2 as
   ``torch.utils.flop_counter.FlopCounterMode`` counts them (matmuls and convolutions only: no
   softmax, GELU, LayerNorm or additions). ``hand_formula`` gives the same numbers in closed form
   (Dosovitskiy et al., 2021, eqs. 1-4; Vaswani et al., 2017 for the attention block).
@@ -21,10 +22,10 @@ import torch
 from PIL import Image
 
 from shared.models import load
+from shared.vit_cost import COMPONENTS, activation_bytes, count, hand_formula, meta_model, vit_config  # noqa: F401
 
 from .options import (
     BATCHES,
-    CHANNELS,
     GRAD_BATCH,
     PRESETS,
     TINY_MODEL,
@@ -34,10 +35,6 @@ from .options import (
     check_seed,
     tiny_config,
 )
-
-COMPONENTS: tuple[str, ...] = ("patch embedding", "position + [CLS]", "attention", "MLP", "norms", "head")
-BYTES_FP32 = 4
-
 
 # --------------------------------------------------------------------------------------
 #                                   Cost calculator
@@ -53,137 +50,28 @@ def preset(name: str) -> dict:
             "mlp_dim": p["mlp_dim"], "image_size": 224, "patch_size": p["patch_size"], "num_classes": 1000}
 
 
-def vit_config(c: dict):
-    from transformers import ViTConfig
-
-    cfg = ViTConfig(hidden_size=c["hidden_size"], num_hidden_layers=c["num_layers"],
-                    num_attention_heads=c["num_heads"], intermediate_size=c["mlp_dim"],
-                    image_size=c["image_size"], patch_size=c["patch_size"], num_channels=CHANNELS,
-                    num_labels=c["num_classes"])
-    cfg._attn_implementation = "eager"  # explicit softmax(QK^T)V: two bmm the counter sees
-    return cfg
-
-
-def meta_model(c: dict):
-    """``ViTForImageClassification`` on the meta device: shapes only, no memory for weights."""
-    from transformers import ViTForImageClassification
-
-    with torch.device("meta"):
-        return ViTForImageClassification(vit_config(c))
-
-
-def _component(param_name: str) -> str:
-    if "patch_embeddings" in param_name:
-        return "patch embedding"
-    if "cls_token" in param_name or "position_embeddings" in param_name:
-        return "position + [CLS]"
-    if ".attention." in param_name:
-        return "attention"
-    if ".mlp." in param_name:
-        return "MLP"
-    if "layernorm" in param_name:
-        return "norms"
-    if param_name.startswith("classifier"):
-        return "head"
-    raise ValueError(f"unexpected parameter {param_name}")  # a transformers change the tests would catch
-
-
-def _macs_by_component(counts: dict[str, dict]) -> dict[str, int]:
-    """FlopCounterMode's per-module FLOPs -> MACs per component (each leaf module once)."""
-    out = dict.fromkeys(COMPONENTS, 0)
-    for module, ops in counts.items():
-        flops = sum(ops.values())
-        if module.endswith(".patch_embeddings.projection"):
-            out["patch embedding"] += flops // 2
-        elif module.endswith(".attention") and ".layers." in module:
-            out["attention"] += flops // 2  # q, k, v, o projections and the two bmm
-        elif module.endswith(".mlp") and ".layers." in module:
-            out["MLP"] += flops // 2
-        elif module.endswith(".classifier"):
-            out["head"] += flops // 2
-    return out
-
-
-def _activation_bytes(model, image_size: int, batch: int) -> int:
-    """Bytes of the tensors the forward saves for backward (fp32), each storage once, weights excluded:
-    what training must hold between the forward and the backward pass (the input image included)."""
-    params = {id(p) for p in model.parameters()}
-    seen: dict[int, torch.Tensor] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        root = t
-        while root._base is not None:
-            root = root._base
-        if id(root) not in params:
-            seen.setdefault(id(root), root)
-        return t
-
-    x = torch.empty(batch, CHANNELS, image_size, image_size, device="meta")
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(pixel_values=x)
-    return sum(t.numel() * BYTES_FP32 for t in seen.values())
-
-
-def hand_formula(c: dict) -> dict:
-    """The same counts in closed form. N = (image/patch)^2 patches, T = N + 1 tokens, D width, M MLP
-    width, L layers, K classes, C = 3 channels, P patch side.
-
-    params: patch C·P²·D + D; position + [CLS] T·D + D; attention L·4(D² + D) (Q, K, V, O with biases);
-    MLP L·(2·D·M + M + D); norms (2L + 1)·2D; head D·K + K.
-    MACs: patch N·C·P²·D; attention L·(4·T·D² + 2·T²·D) (projections, QKᵀ and A·V); MLP L·2·T·D·M;
-    head D·K (the head reads the [CLS] token only); norms 0 (not a matmul).
-    """
-    d, m, n_layers, k, p = c["hidden_size"], c["mlp_dim"], c["num_layers"], c["num_classes"], c["patch_size"]
-    n = (c["image_size"] // p) ** 2
-    t = n + 1
-    params = {"patch embedding": CHANNELS * p * p * d + d, "position + [CLS]": t * d + d,
-              "attention": n_layers * 4 * (d * d + d), "MLP": n_layers * (2 * d * m + m + d),
-              "norms": (2 * n_layers + 1) * 2 * d, "head": d * k + k}
-    macs = {"patch embedding": n * CHANNELS * p * p * d, "position + [CLS]": 0,
-            "attention": n_layers * (4 * t * d * d + 2 * t * t * d), "MLP": n_layers * 2 * t * d * m,
-            "norms": 0, "head": d * k}
-    text = {
-        "patch embedding": ("C·P²·D + D", "N·C·P²·D"),
-        "position + [CLS]": ("T·D + D", "0 (additions)"),
-        "attention": ("L·4·(D² + D)", "L·(4·T·D² + 2·T²·D)"),
-        "MLP": ("L·(2·D·M + M + D)", "L·2·T·D·M"),
-        "norms": ("(2L + 1)·2D", "0 (not a matmul)"),
-        "head": ("D·K + K", "D·K"),
-    }
-    return {"params": params, "macs": macs, "text": text, "tokens": t,
-            "total_params": sum(params.values()), "total_macs": sum(macs.values())}
-
-
 def cost(hidden_size, num_layers, num_heads, mlp_dim, image_size, patch_size, num_classes) -> dict:
     """Stats of one configuration, counted on the instantiated (meta) model; the hand formula beside it."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     c = check_config(hidden_size, num_layers, num_heads, mlp_dim, image_size, patch_size, num_classes)
     model = meta_model(c)
-    breakdown = dict.fromkeys(COMPONENTS, 0)
-    for name, param in model.named_parameters():
-        breakdown[_component(name)] += param.numel()
-    x = torch.empty(1, CHANNELS, c["image_size"], c["image_size"], device="meta")
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        logits = model(pixel_values=x).logits
-    flops = counter.get_total_flops()
+    counted = count(model, c["image_size"])
     tokens = (c["image_size"] // c["patch_size"]) ** 2 + 1
-    activation = {b: _activation_bytes(model, c["image_size"], b) for b in BATCHES}
+    activation = {b: activation_bytes(model, c["image_size"], b) for b in BATCHES}
     hand = hand_formula(c)
     return {
         "config": c,
-        "params": int(sum(breakdown.values())),
-        "macs": int(flops // 2),
-        "flops": int(flops),
+        "params": counted["params"],
+        "macs": counted["macs"],
+        "flops": counted["flops"],
         "tokens": tokens,
         "patches": tokens - 1,
         "head_dim": c["hidden_size"] // c["num_heads"],
         "activation_mb": activation[1] / 2**20,
         "activation_mb_batch64": activation[64] / 2**20,
-        "weights_mb_fp32": sum(breakdown.values()) * BYTES_FP32 / 2**20,
-        "logits_shape": list(logits.shape),
-        "breakdown": {k: int(v) for k, v in breakdown.items()},
-        "macs_breakdown": _macs_by_component(counter.get_flop_counts()),
+        "weights_mb_fp32": counted["params"] * 4 / 2**20,
+        "logits_shape": counted["logits_shape"],
+        "breakdown": counted["breakdown"],
+        "macs_breakdown": counted["macs_breakdown"],
         "hand_params": hand["total_params"],
         "hand_macs": hand["total_macs"],
     }

@@ -11,9 +11,9 @@ import json
 
 from shared import validate
 from shared.models import local_path, shipped_metrics
+from shared.vit_cost import CAPS, CHANNELS, MAX_PARAMS, MAX_TOKENS, check_config  # noqa: F401 (shared with patch_explorer)
 
 TINY_MODEL = "vit-tiny-shapes"
-CHANNELS = 3  # RGB input, as every preset and the embedded model use
 
 # --------------------------------------------------------------------------------------
 #                                   Presets (with where each number comes from)
@@ -51,19 +51,8 @@ DEFAULT_IMAGE = 224
 DEFAULT_CLASSES = 1000
 
 # --------------------------------------------------------------------------------------
-#                                   Caps (stated on the page)
+#                                   Caps (stated on the page; defined in shared/vit_cost.py)
 # --------------------------------------------------------------------------------------
-CAPS: dict[str, tuple[int, int]] = {
-    "hidden_size": (1, 8192),
-    "num_layers": (1, 128),
-    "num_heads": (1, 128),
-    "mlp_dim": (1, 32768),
-    "image_size": (1, 1024),
-    "patch_size": (1, 1024),
-    "num_classes": (1, 100_000),
-}
-MAX_TOKENS = 4097  # patches + [CLS]: 1024 px at patch 16 (64 x 64 patches + 1)
-MAX_PARAMS = 20_000_000_000  # hand-formula estimate checked before instantiation
 BATCHES = (1, 64)
 
 # Pre-norm against post-norm
@@ -76,29 +65,6 @@ GRAD_BATCH = 32  # shapes images per gradient measurement
 def caps_text() -> str:
     parts = [f"{k.replace('_', ' ')} {lo}–{hi:,}" for k, (lo, hi) in CAPS.items()]
     return "; ".join(parts) + f"; at most {MAX_TOKENS:,} tokens and {MAX_PARAMS / 1e9:.0f} B parameters"
-
-
-def check_config(hidden_size, num_layers, num_heads, mlp_dim, image_size, patch_size, num_classes) -> dict:
-    """The seven numbers as clean integers, or ``ValueError`` naming the input, the cap and what came."""
-    raw = {"hidden_size": hidden_size, "num_layers": num_layers, "num_heads": num_heads, "mlp_dim": mlp_dim,
-           "image_size": image_size, "patch_size": patch_size, "num_classes": num_classes}
-    c = {k: validate.integer(v, k.replace("_", " "), *CAPS[k]) for k, v in raw.items()}
-    if c["hidden_size"] % c["num_heads"]:
-        raise ValueError(f"hidden size {c['hidden_size']} is not divisible by the number of heads "
-                         f"{c['num_heads']}: each head gets hidden size / heads dimensions")
-    if c["patch_size"] > c["image_size"] or c["image_size"] % c["patch_size"]:
-        raise ValueError(f"image size {c['image_size']} is not divisible by patch size {c['patch_size']}: "
-                         "the patches must tile the image exactly")
-    tokens = (c["image_size"] // c["patch_size"]) ** 2 + 1
-    if tokens > MAX_TOKENS:
-        raise ValueError(f"{tokens:,} tokens (patches + [CLS]) is more than the cap of {MAX_TOKENS:,}: "
-                         "use a larger patch or a smaller image")
-    d, m, p, k, n_layers = c["hidden_size"], c["mlp_dim"], c["patch_size"], c["num_classes"], c["num_layers"]
-    estimate = CHANNELS * p * p * d + tokens * d + n_layers * (4 * d * d + 2 * d * m) + d * k
-    if estimate > MAX_PARAMS:
-        raise ValueError(f"about {estimate / 1e9:.1f} B parameters is more than the cap of "
-                         f"{MAX_PARAMS / 1e9:.0f} B: choose a smaller configuration")
-    return c
 
 
 def check_preset(name) -> str:

@@ -258,3 +258,65 @@ def test_model_endpoints(client, sample):
     with pytest.raises(AppError, match="number of test images must be an integer from 50 to 2000, got 10"):
         client.predict([base], 10, api_name="/patch_explorer_transfer")
     _good_call(client, sample)
+
+
+# --------------------------------------------------------------------------------------
+#                                   Section 7 (issue 23): the new endpoints
+# --------------------------------------------------------------------------------------
+
+VIT_B16 = [768, 12, 12, 3072, 224, 16]
+SWIN_T = [224, 4, 96, 7]
+# (endpoint, arguments, the message) for each new numeric control at zero, negative, NaN, non-integer and
+# above its cap, and each unknown choice. Validation runs before any model is built, so each call is quick.
+BAD_NEW = [
+    ("/patch_explorer_memory", [*VIT_B16, 0, "bf16"], "batch size must be an integer from 1 to 4096, got 0"),
+    ("/patch_explorer_memory", [*VIT_B16, -2, "bf16"], "batch size must be an integer from 1 to 4096, got -2"),
+    ("/patch_explorer_memory", [*VIT_B16, "nan", "bf16"], "batch size must be an integer"),
+    ("/patch_explorer_memory", [*VIT_B16, 2.5, "bf16"], "batch size must be an integer"),
+    ("/patch_explorer_memory", [*VIT_B16, 5000, "bf16"], "batch size must be an integer from 1 to 4096, got 5000"),
+    ("/patch_explorer_memory", [*VIT_B16, 8, "int4"], "unknown precision 'int4'"),
+    ("/patch_explorer_memory", [0, 12, 12, 3072, 224, 16, 8, "fp32"], "hidden size must be an integer from 1 to 8192"),
+    ("/patch_explorer_flops", [768, 12, 12, 3072, 224, -16], "patch size must be an integer"),
+    ("/patch_explorer_flops", [768, "nan", 12, 3072, 224, 16], "num layers must be an integer"),
+    ("/patch_explorer_flops", [768, 12, 12, 3072.5, 224, 16], "mlp dim must be an integer"),
+    ("/patch_explorer_relative", [0, 0, 64, 14, 100], "window size M must be an integer from 2 to 16, got 0"),
+    ("/patch_explorer_relative", [7, 0, 66, 14, 100], "head dimension must be a multiple of 4"),
+    ("/patch_explorer_relative", [7, 0, 64, 14, "nan"], "RoPE base θ must be a finite number"),
+    ("/patch_explorer_relative", [7, 0, 64, 99, 100], "RoPE grid must be an integer from 2 to 32, got 99"),
+    ("/patch_explorer_interpolation", [96, ["lanczos"]], "unknown interpolation modes \\['lanczos'\\]"),
+    ("/patch_explorer_interpolation", [0, ["nearest"]], "unknown resolution 0"),
+    ("/patch_explorer_interpolation", [-96, ["nearest"]], "unknown resolution -96"),
+    ("/patch_explorer_interpolation", ["nan", ["nearest"]], "resolution must be an integer"),
+    ("/patch_explorer_interpolation", [96.5, ["nearest"]], "resolution must be an integer"),
+    ("/patch_explorer_hierarchy", [0, 4, 96, 7], "image size must be an integer from 32 to 1024, got 0"),
+    ("/patch_explorer_hierarchy", [224, 4, -96, 7], "embedding width C must be an integer from 3 to 384"),
+    ("/patch_explorer_hierarchy", [224, "nan", 96, 7], "patch size must be an integer"),
+    ("/patch_explorer_hierarchy", [224, 4, 96, 7.5], "window size M must be an integer"),
+    ("/patch_explorer_hierarchy", [4096, 4, 96, 7], "image size must be an integer from 32 to 1024, got 4096"),
+]
+
+
+@pytest.mark.parametrize("endpoint, args, match", BAD_NEW, ids=[f"{e.removeprefix('/patch_explorer_')}-{i}" for i, (e, _, _) in enumerate(BAD_NEW)])
+def test_new_endpoints_refuse_bad_input_clearly(client, endpoint, args, match):
+    with pytest.raises(AppError, match=match):
+        client.predict(*args, api_name=endpoint)
+
+
+def test_memory_endpoint_keys_and_the_server_keeps_serving(client):
+    stats, files = client.predict(*VIT_B16, 8, "fp16", api_name="/patch_explorer_memory")
+    params = stats["params"]
+    assert params == 86_567_656  # ViT-B/16, 1000 classes (Dosovitskiy et al., 2021: 86 M)
+    assert stats["weights_bytes"] == 2 * params
+    assert stats["training_bytes"] == 4 * 2 * params + stats["saved_activation_bytes"]
+    t, d, m, h = 197, 768, 3072, 12
+    assert stats["activation_bytes"] == 2 * 8 * (3 * 224 * 224 + h * t * t + max(8 * t * d, 4 * t * d + 2 * t * m))
+    assert [Path(f).suffix for f in files] == [".json"]
+    int8, _ = client.predict(*VIT_B16, 8, "int8", api_name="/patch_explorer_memory")
+    assert int8["weights_bytes"] == params and int8["training_bytes"] is None
+
+
+def test_hierarchy_endpoint(client):
+    table, _plot, stats, files = client.predict(*SWIN_T, api_name="/patch_explorer_hierarchy")
+    assert [s["tokens"] for s in stats["stages"]] == [3136, 784, 196, 49]
+    assert [s["width"] for s in stats["stages"]] == [96, 192, 384, 768]
+    assert len(table["data"]) == 4 and len(files) == 3
