@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from bench.timing import ms
+from bench.timing import median_ms, ms
 from shared.data.shapes import COLORS, SHAPES, sample_image
 from spaces.clip_zero_shot import compute
 
@@ -43,7 +43,34 @@ def run(runs: int = 25) -> dict:
         cold_ms, warm_ms = statistics.median(cold), statistics.median(warm)
         out[name] = {"prompts": n_prompts, "cold_cache_ms": round(cold_ms, 2), "warm_cache_ms": round(warm_ms, 2),
                      "speedup": round(cold_ms / warm_ms, 2)}
+    out["views"] = views(image)
     return out
+
+
+def views(image, runs: int = 5) -> dict:
+    """Issue 23's views on the embedded model: the figures they show and their median latency (warm caches)."""
+    arch = compute.architecture(MODEL)
+    emb = compute.embedding_map(compute.DEFAULT_MAP_N, 0, MODEL, image)
+    temp = compute.contrastive_temperature(12, 0, compute.PAPER_INIT_TEMPERATURE, MODEL)
+    found = compute.search(compute.DEFAULT_QUERY, compute.DEFAULT_TOP_K, MODEL)
+    calls = {
+        "embedding_map": lambda: compute.embedding_map(compute.DEFAULT_MAP_N, 0, MODEL, image),
+        "maths": lambda: compute.maths_steps(image, ", ".join(SHAPES), compute.DEFAULT_TEMPLATE, MODEL),
+        "temperature": lambda: compute.contrastive_temperature(12, 0, 0.07, MODEL),
+        "search": lambda: compute.search(compute.DEFAULT_QUERY, compute.DEFAULT_TOP_K, MODEL),
+        "architecture": lambda: compute.architecture(MODEL),
+    }
+    return {
+        "parameters": arch.parameters, "macs_per_image": arch.macs_per_image, "macs_per_text": arch.macs_per_text,
+        "text_tokens": arch.text_tokens, "macs_per_text_full_context": arch.macs_per_text_full_context,
+        "map_explained_2_components": round(float(emb.explained[:2].sum()), 4),
+        "map_centroid_gap": round(emb.centroid_gap, 4),
+        "batch12_loss_at_0.07": round(temp.loss, 4), "batch12_loss_at_learned_tau": round(temp.learned_loss, 4),
+        "learned_tau": round(temp.learned_temperature, 5), "best_grid_tau": round(temp.best_grid_temperature, 4),
+        "search_top1": {"query": found.query, "caption": found.gallery.captions[found.hits[0][0]],
+                        "cosine": round(found.hits[0][1], 4)},
+        "median_ms": {name: round(median_ms(fn, runs), 2) for name, fn in calls.items()},
+    }
 
 
 if __name__ == "__main__":

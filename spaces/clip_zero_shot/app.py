@@ -8,6 +8,7 @@ torch-free ``options.py``.
 
 from __future__ import annotations
 
+import functools
 import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,6 +214,224 @@ def locate(image: Image.Image, label: str, template: str, model_name: str, progr
 
 
 # --------------------------------------------------------------------------------------
+#                                   Embedding map
+# --------------------------------------------------------------------------------------
+
+SHAPE_COLOURS = {"circle": "#2563eb", "square": "#16a34a", "triangle": "#d97706", "star": "#dc2626",
+                 "cross": "#7c3aed"}
+
+
+def _map_figure(res: compute_module.EmbeddingMap) -> Figure:
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    fig = Figure(figsize=(8, 6.2))
+    ax = fig.subplots()
+    n, xy = res.n, res.coords
+    for i in range(n):  # each render joined to its own caption
+        ax.plot([xy[i, 0], xy[n + i, 0]], [xy[i, 1], xy[n + i, 1]], color="#9ca3af", lw=0.7, zorder=1)
+    for kind, marker in (("image", "o"), ("caption", "^")):
+        rows = [i for i, k in enumerate(res.kinds) if k == kind]
+        ax.scatter(xy[rows, 0], xy[rows, 1], marker=marker, s=55, zorder=2, edgecolors="black", linewidths=0.4,
+                   c=[SHAPE_COLOURS.get(res.shapes[i], "#6b7280") for i in rows])
+    mine = [i for i, k in enumerate(res.kinds) if k == "your image"]
+    if mine:
+        ax.scatter(xy[mine, 0], xy[mine, 1], marker="*", s=320, c="#facc15", edgecolors="black", zorder=3)
+    ax.set_xlabel(f"PC 1 ({res.explained[0]:.1%} of the variance)")
+    ax.set_ylabel(f"PC 2 ({res.explained[1]:.1%} of the variance)")
+    ax.set_title(f"{n} renders (●) and their captions (▲), PCA of the {res.embeddings.shape[1]}-d embeddings; "
+                 "grey lines join the pairs", fontsize=9)
+    handles = [Line2D([], [], marker="o", ls="", color=c, label=s) for s, c in SHAPE_COLOURS.items()]
+    handles += [Line2D([], [], marker="o", ls="", color="white", markeredgecolor="black", label="image"),
+                Line2D([], [], marker="^", ls="", color="white", markeredgecolor="black", label="caption")]
+    if mine:
+        handles.append(Line2D([], [], marker="*", ls="", color="#facc15", markeredgecolor="black", markersize=12,
+                              label="your image"))
+    ax.legend(handles=handles, fontsize=7, loc="best", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+@user_errors
+def embedding_map(n: Any, start: Any, image: Image.Image | None, model_name: str, progress=gr.Progress()):
+    """N held-out renders, their N captions and the user's image, embedded and projected to 2-D by PCA."""
+    progress(0.1, desc="embedding the renders and captions (the first call loads the model)")
+    res = _compute().embedding_map(n, start, model_name or options.DEFAULT_MODEL, image)
+    stats = {
+        "model": model_name or options.DEFAULT_MODEL, "points": len(res.kinds), "dimensions": res.embeddings.shape[1],
+        "explained_variance_ratio": [round(float(v), 6) for v in res.explained[:10]],
+        "explained_by_2_components": round(float(res.explained[:2].sum()), 6),
+        "centroid_gap": round(res.centroid_gap, 6), "matched_cosine": round(res.matched_cosine, 6),
+        "unmatched_cosine": round(res.unmatched_cosine, 6),
+        "nearest_caption_on_map_is_own": round(res.nearest_caption_is_own, 6),
+        "coords": [{"kind": k, "text": t, "x": round(float(x), 6), "y": round(float(y), 6)}
+                   for k, t, (x, y) in zip(res.kinds, res.texts, res.coords, strict=True)],
+    }
+    two = float(res.explained[:2].sum())
+    summary = (
+        f"**Explained variance**: PC 1 {res.explained[0]:.1%}, PC 2 {res.explained[1]:.1%}, together {two:.1%} of "
+        f"the variance of the {res.embeddings.shape[1]}-d unit vectors; the other {1 - two:.1%} is not on this map, "
+        "so two points close here may be far apart in the joint space, and the nearest caption on the map is the "
+        f"true one for {res.nearest_caption_is_own:.0%} of the images.\n\n"
+        f"**In the full space**: matching pairs have a mean cosine of {res.matched_cosine:.3f}, mismatched pairs "
+        f"{res.unmatched_cosine:.3f}. The image centroid and the caption centroid lie {res.centroid_gap:.3f} apart "
+        "(|mean image embedding − mean caption embedding|, on the unit sphere): the *modality gap* that Liang et al., "
+        "2022 (*Mind the Gap*) found in CLIP, where images and texts occupy separate regions of the shared space."
+    )
+    return _map_figure(res), stats, summary
+
+
+# --------------------------------------------------------------------------------------
+#                                   The maths, step by step
+# --------------------------------------------------------------------------------------
+
+@user_errors
+def maths(image: Image.Image, labels: str, template: str, model_name: str, progress=gr.Progress()):
+    """Dot product, norms, cosine, scaled logit and softmax for every label, the top one written out."""
+    progress(0.1, desc="embedding the labels and the image (the first call loads the model)")
+    r = _compute().maths_steps(image, labels, template, model_name or options.DEFAULT_MODEL)
+    t = r.top
+    u, v = r.image_vector, r.text_vectors[t]
+    first = " + ".join(f"({u[k]:.3f})({v[k]:.3f})" for k in range(3))
+    ensemble = len(r.prompts[t]) > 1
+    v_name = ("the mean of its prompts' unit vectors (prompt ensemble), before re-normalising" if ensemble
+              else "the text tower's projected feature, before normalising")
+    label = html.escape(r.labels[t])
+    shifted = np.sort(np.exp(r.logits - r.logits.max()))[::-1]
+    terms = " + ".join(f"{e:.4g}" for e in shifted[:6]) + (f" + … ({len(shifted)} terms)" if len(shifted) > 6 else "")
+    steps = [
+        f"**Top label `{label}`**, {len(r.labels)} labels, model `{r.model}`. u is the image tower's projected "
+        f"feature ({len(u)}-d), v is {v_name}. Each step follows Radford et al., 2021, Figure 3 (pseudocode).",
+        f"1. **Raw dot product** u·v = Σₖ uₖvₖ = {first} + … ({len(u)} terms) = **{r.dots[t]:.4f}**",
+        f"2. **Norms** ‖u‖ = √(Σₖ uₖ²) = **{r.image_norm:.4f}**, ‖v‖ = **{r.text_norms[t]:.4f}**",
+        f"3. **Cosine** u·v / (‖u‖ ‖v‖) = {r.dots[t]:.4f} / ({r.image_norm:.4f} × {r.text_norms[t]:.4f}) = "
+        f"**{r.cosines[t]:.4f}**",
+        f"4. **Scaled logit** s · cos with the learned s = exp(logit_scale) = {r.logit_scale:.4f} (read from the "
+        f"model's weights; τ = 1/s = {1 / r.logit_scale:.4f}): {r.logit_scale:.4f} × {r.cosines[t]:.4f} = "
+        f"**{r.logits[t]:.4f}**",
+        f"5. **Softmax over the {len(r.labels)} labels** p = exp(logit − max) / Σⱼ exp(logitⱼ − max) = "
+        f"{np.exp(r.logits[t] - r.logits.max()):.4g} / ({terms}) = **{r.probs[t]:.8g}** "
+        "(subtracting the largest logit changes nothing but keeps exp from overflowing).",
+    ]
+    order = np.argsort(-r.probs)
+    table = [[r.labels[i], round(float(r.dots[i]), 4), round(float(r.text_norms[i]), 4), round(r.image_norm, 4),
+              round(float(r.cosines[i]), 5), round(float(r.logits[i]), 4), float(f"{r.probs[i]:.8g}")]
+             for i in order]
+    return "\n\n".join(steps), table
+
+
+# --------------------------------------------------------------------------------------
+#                       The contrastive loss as the temperature changes
+# --------------------------------------------------------------------------------------
+
+def _temperature_figure(res: compute_module.TemperatureResult) -> Figure:
+    from matplotlib.figure import Figure
+
+    n = len(res.captions)
+    fig = Figure(figsize=(11, 4.8))
+    ax, curve = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.15]})
+    im = ax.imshow(res.row_probs, cmap="magma", vmin=0, vmax=1)
+    ax.set_xlabel("caption j")
+    ax.set_ylabel("image i")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.tick_params(labelsize=6)
+    ax.set_title(f"softmax over captions of cos / τ, τ = {res.temperature:g}", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="p(caption j | image i)")
+    curve.plot(res.grid, res.curve, color="#4f46e5", label="symmetric InfoNCE")
+    curve.axhline(res.chance, color="#9ca3af", ls="--", lw=1, label=f"ln N = {res.chance:.3f} (τ → ∞)")
+    curve.axvline(res.temperature, color="#f59e0b", lw=1.5, label=f"your τ = {res.temperature:g}: {res.loss:.3f}")
+    curve.axvline(res.learned_temperature, color="#16a34a", ls=":", lw=1.5,
+                  label=f"learned τ = {res.learned_temperature:.4f}: {res.learned_loss:.3f}")
+    curve.set_xscale("log")
+    curve.set_xlabel("temperature τ (log scale)")
+    curve.set_ylabel("loss (nats)")
+    curve.set_title(f"loss of this batch of {n} pairs against τ", fontsize=9)
+    curve.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@user_errors
+def temperature_loss(n: Any, start: Any, temperature: Any, model_name: str, progress=gr.Progress()):
+    """The batch's symmetric InfoNCE and its row softmax at the user's temperature, and the loss curve over τ."""
+    progress(0.1, desc="embedding the batch (cached after the first call)")
+    res = _compute().contrastive_temperature(n, start, temperature, model_name or options.DEFAULT_MODEL)
+    trend = ("every matching pair is its row's and column's best, so the loss goes to 0 as τ → 0" if res.margin > 0
+             else f"some pair is beaten by a mismatched one (worst margin {res.margin:.3f}), so as τ → 0 the loss "
+                  "grows without bound, like (best wrong − right cosine) / τ")
+    summary = (
+        f"**Loss at τ = {res.temperature:g}: {res.loss:.4f}** = (image→text {res.loss_image_to_text:.4f} + "
+        f"text→image {res.loss_text_to_image:.4f}) / 2, on logits cos / τ; at the model's learned τ = "
+        f"{res.learned_temperature:.4f} (1 / its logit scale) it is {res.learned_loss:.4f}. "
+        f"The lowest loss on the curve's grid is at τ ≈ {res.best_grid_temperature:.3g}.\n\n"
+        f"The cosines do not change with τ, only how sharply each row and column softmax picks a caption. "
+        f"As τ → ∞ every softmax is uniform and the loss tends to ln N = {res.chance:.3f}; here {trend}. "
+        f"Radford et al., 2021 (§2.5) learn τ, initialised to 0.07."
+    )
+    table = [[float(f"{t:.5g}"), round(float(v), 5)] for t, v in zip(res.grid, res.curve, strict=True)]
+    return _temperature_figure(res), summary, table
+
+
+# --------------------------------------------------------------------------------------
+#                                   Text -> image search
+# --------------------------------------------------------------------------------------
+
+@user_errors
+def search(query: str, k: Any, model_name: str, progress=gr.Progress()):
+    """The top-k gallery renders for a typed caption, by cosine of image and text embeddings."""
+    progress(0.1, desc="embedding the gallery (once per model) and the query")
+    res = _compute().search(query, k, model_name or options.DEFAULT_MODEL)
+    g = res.gallery
+    shown = [(g.images[i].resize((112, 112), Image.NEAREST), f"{rank + 1}. {score:.3f}: {g.captions[i]}")
+             for rank, (i, score) in enumerate(res.hits)]
+    table = [[rank + 1, g.indices[i], g.captions[i], round(score, 4)] for rank, (i, score) in enumerate(res.hits)]
+    cache = "came from the **cache**" if res.cached else "were **computed** now and cached"
+    note = (f"Query `{html.escape(res.query)}` against {len(g.captions)} held-out renders (test split, indices "
+            f"{g.indices[0]}–{g.indices[-1]}); their image embeddings {cache}. Scores are cosines; over the whole "
+            f"gallery they range {res.scores.min():.3f} to {res.scores.max():.3f} (median "
+            f"{float(np.median(res.scores)):.3f}).")
+    if res.truncated:
+        note += " ⚠️ The query was longer than the model's text context and was truncated."
+    return shown, table, note
+
+
+# --------------------------------------------------------------------------------------
+#                                   Architecture facts
+# --------------------------------------------------------------------------------------
+
+@user_errors
+def architecture(model_name: str, progress=gr.Progress()):
+    """Parameters per tower and MACs per image and per text, counted on the chosen model."""
+    progress(0.1, desc="loading the model and counting")
+    a = _compute().architecture(model_name or options.DEFAULT_MODEL)
+    params = [[part, count, round(100 * count / a.total_parameters, 4)] for part, count in a.parameters.items()]
+    params.append(["total", a.total_parameters, 100.0])
+    macs = [[f"one image ({a.config['image_size']} px)", a.image_tokens, *a.image_parts.values(), a.macs_per_image],
+            [f"one text: {a.example_prompt!r}", a.text_tokens, *a.text_parts.values(), a.macs_per_text]]
+    stats = {"model": a.model, "config": a.config, "parameters": a.parameters, "total_parameters": a.total_parameters,
+             "macs_per_image": a.macs_per_image, "image_tokens": a.image_tokens, "macs_per_image_parts": a.image_parts,
+             "macs_per_text": a.macs_per_text, "text_tokens": a.text_tokens, "example_prompt": a.example_prompt,
+             "macs_per_text_parts": a.text_parts, "macs_per_text_full_context": a.macs_per_text_full_context}
+    c = a.config
+    note = (
+        f"**`{a.model}`**: {a.total_parameters:,} parameters. Image tower: ViT, {c['image_size']} px images in "
+        f"{c['patch_size']} px patches, width {c['vision_width']}, {c['vision_layers']} layers, MLP "
+        f"{c['vision_mlp']}. Text tower: width {c['text_width']}, {c['text_layers']} layers, MLP {c['text_mlp']}, "
+        f"vocabulary {c['vocab_size']}, context {c['context_length']} tokens. Joint space {c['projection_dim']}-d.\n\n"
+        f"**MACs** (multiply-accumulates) = the FLOPs that `torch.utils.flop_counter.FlopCounterMode` counts / 2, "
+        "for one input through its tower and projection, on a copy of the model on the `meta` device with eager "
+        "attention (matrix products and the patch convolution; norms, softmax and GELU are not matrix products "
+        f"and are not counted). One image costs **{a.macs_per_image / 1e6:,.2f} M MACs**; one text "
+        f"of {a.text_tokens} tokens **{a.macs_per_text / 1e6:,.2f} M MACs**, and "
+        f"{a.macs_per_text_full_context / 1e6:,.2f} M MACs when it fills the {c['context_length']}-token context "
+        "(attention grows with the square of the length). Zero-shot classification embeds the labels once "
+        "(cached) and then pays only the image cost per image."
+    )
+    return params, macs, stats, note
+
+
+# --------------------------------------------------------------------------------------
 #                                   Layout
 # --------------------------------------------------------------------------------------
 
@@ -266,6 +485,14 @@ def _shape_of(path: str) -> str:
     return Path(path).stem.rsplit("_", 1)[-1]
 
 
+def _classify_inputs(default_image: str | None, height: int, template_lines: int):
+    """An image, the candidate labels and the prompt templates, with the page's defaults (Zero-shot, The maths)."""
+    image = gr.Image(default_image, label="Image", height=height, type="pil")
+    labels = gr.Textbox(SHAPE_LABELS, label="Candidate labels (comma- or newline-separated)", lines=2)
+    template = gr.Textbox(options.DEFAULT_TEMPLATE, label="Prompt template(s), one per line", lines=template_lines)
+    return image, labels, template
+
+
 def render(demo: gr.Blocks) -> None:
     """The page's components and events, created in the current Blocks context: ``build()`` wraps them
     in a Blocks of their own; the hub renders them straight into its tab (one build per space, and no
@@ -292,9 +519,7 @@ def render(demo: gr.Blocks) -> None:
         )
         with gr.Row():
             with gr.Column():
-                image = gr.Image(default_image, label="Image", height=260, type="pil")
-                labels = gr.Textbox(SHAPE_LABELS, label="Candidate labels (comma- or newline-separated)", lines=2)
-                template = gr.Textbox(options.DEFAULT_TEMPLATE, label="Prompt template(s), one per line", lines=3)
+                image, labels, template = _classify_inputs(default_image, height=260, template_lines=3)
                 go = gr.Button("Classify", variant="primary")
             with gr.Column():
                 probs = gr.Label(label="Probabilities (softmax at the learned scale)", num_top_classes=10)
@@ -374,6 +599,116 @@ def render(demo: gr.Blocks) -> None:
         loc_outputs = [loc_plot, loc_note]
         raw_values(run_loc.click, with_downloads(locate, loc_outputs), [loc_image, loc_label, loc_template, model],
                    loc_outputs + [loc_files], api_name=f"{SLUG}_locate")
+
+    _render_new_views(default_image, model)
+
+
+def _render_new_views(default_image: str | None, model: gr.Dropdown) -> None:
+    """Issue 23: the embedding map, the maths step by step, the temperature knob, search, architecture."""
+    with gr.Tab("Embedding map"):
+        gr.Markdown(
+            "Image and caption embeddings of a batch of held-out renders (and your image), projected from the joint "
+            "space to 2-D by **PCA** (Pearson, 1901; Hotelling, 1933), computed with numpy's SVD of the centred "
+            "embeddings: with X = U S Vᵀ, component k explains s_k² / Σ s² of the variance. Real embeddings from "
+            "the model you pick; what two components cannot show is stated beside the map."
+        )
+        with gr.Row():
+            map_n = gr.Slider(2, options.MAX_BATCH, value=options.DEFAULT_MAP_N, step=1,
+                              label="N (renders and captions)")
+            map_start = gr.Number(0, label="First test-split index", precision=0, minimum=0, maximum=options.MAX_START)
+            map_image = gr.Image(default_image, label="Your image (optional)", height=160, type="pil")
+            run_map = gr.Button("Embed and project", variant="primary")
+        with gr.Row():
+            map_plot = gr.Plot(label="Embedding map (PCA)", show_label=False)
+            with gr.Column():
+                map_summary = gr.Markdown()
+                map_stats = gr.JSON(label="Embedding map stats", open=False, max_height=320)
+                map_files = downloads()
+        map_outputs = [map_plot, map_stats, map_summary]
+        raw_values(run_map.click, with_downloads(embedding_map, map_outputs), [map_n, map_start, map_image, model],
+                   map_outputs + [map_files], api_name=f"{SLUG}_map")
+
+    with gr.Tab("The maths"):
+        gr.Markdown(
+            "Zero-shot classification for one image, step by step: the raw dot product of the image and text "
+            "features, their norms, the cosine, the logit scaled by the model's learned logit scale, and the softmax "
+            f"over the labels ({PAPER}, Figure 3). The probabilities are those of **Zero-shot**'s Classify."
+        )
+        with gr.Row():
+            with gr.Column():
+                m_image, m_labels, m_template = _classify_inputs(default_image, height=220, template_lines=2)
+                run_maths = gr.Button("Show the maths", variant="primary")
+            with gr.Column():
+                m_steps = gr.Markdown()
+        m_table = gr.Dataframe(headers=["label", "u·v", "‖v‖", "‖u‖", "cosine", "logit (s·cos)", "softmax p"],
+                               label="Every label, step by step", interactive=False)
+        m_files = downloads()
+        m_outputs = [m_steps, m_table]
+        raw_values(run_maths.click, with_downloads(maths, m_outputs), [m_image, m_labels, m_template, model],
+                   m_outputs + [m_files], api_name=f"{SLUG}_maths")
+
+    with gr.Tab("Loss vs temperature"):
+        gr.Markdown(
+            "The **contrastive batch** of N matched image-caption pairs (held-out renders and their captions) under "
+            "CLIP's symmetric cross-entropy (InfoNCE: van den Oord et al., 2018; Radford et al., 2021, Figure 3): "
+            "L = ½ [ (1/N) Σᵢ −log softmaxⱼ(cosᵢⱼ/τ)ᵢ + (1/N) Σⱼ −log softmaxᵢ(cosᵢⱼ/τ)ⱼ ]. Move τ: the cosines "
+            "stay, the row softmax (left) sharpens or flattens, and the loss moves along the curve (right). "
+            f"τ from {options.MIN_TEMPERATURE:g} to {options.MAX_TEMPERATURE:g}."
+        )
+        with gr.Row():
+            t_n = gr.Slider(2, options.MAX_BATCH, value=12, step=1, label="N (pairs)")
+            t_start = gr.Number(0, label="First test-split index", precision=0, minimum=0, maximum=options.MAX_START)
+            t_tau = gr.Slider(options.MIN_TEMPERATURE, options.MAX_TEMPERATURE, value=options.PAPER_INIT_TEMPERATURE,
+                              step=0.001, label="Temperature τ (starts at CLIP's initial 0.07)")
+            run_t = gr.Button("Compute the loss", variant="primary")
+        t_plot = gr.Plot(label="Row softmax and loss against temperature", show_label=False)
+        with gr.Row():
+            t_summary = gr.Markdown()
+            with gr.Column():
+                t_table = gr.Dataframe(headers=["τ", "loss"], label="Loss curve", interactive=False, max_height=260)
+                t_files = downloads()
+        t_outputs = [t_plot, t_summary, t_table]
+        raw_values(functools.partial(gr.on, [run_t.click, t_tau.release]), with_downloads(temperature_loss, t_outputs),
+                   [t_n, t_start, t_tau, model], t_outputs + [t_files], api_name=f"{SLUG}_temperature")
+
+    with gr.Tab("Text → image search"):
+        gr.Markdown(
+            f"Type a caption: its text embedding is compared by cosine with the image embeddings of "
+            f"{options.GALLERY_SIZE} held-out renders (test split; embedded once per model and cached), and the "
+            "top k come back with their scores. Retrieval is the other direction of zero-shot classification: the "
+            "same cosine, ranked over images instead of labels."
+        )
+        with gr.Row():
+            query = gr.Textbox(options.DEFAULT_QUERY, label="Caption to search for")
+            top_k = gr.Slider(1, options.MAX_TOP_K, value=options.DEFAULT_TOP_K, step=1, label="Top k")
+            run_search = gr.Button("Search", variant="primary")
+        hits = gr.Gallery(label="Best matches (rank. cosine: true caption)", columns=6, height=260)
+        with gr.Row():
+            hits_table = gr.Dataframe(headers=["rank", "test index", "true caption", "cosine"], label="Search results",
+                                      interactive=False)
+            with gr.Column():
+                search_note = gr.Markdown()
+                search_files = downloads()
+        search_outputs = [hits, hits_table, search_note]
+        raw_values(run_search.click, with_downloads(search, search_outputs), [query, top_k, model],
+                   search_outputs + [search_files], api_name=f"{SLUG}_search")
+
+    with gr.Tab("Architecture"):
+        gr.Markdown("Parameters per tower and MACs per image and per text for the model chosen above, counted on the "
+                    "instantiated model.")
+        run_arch = gr.Button("Count", variant="primary")
+        arch_note = gr.Markdown()
+        arch_macs = gr.Dataframe(headers=["input", "tokens", "patch embedding", "attention", "MLP", "projection",
+                                          "total MACs"], label="MACs per input", interactive=False)
+        with gr.Row():
+            arch_params = gr.Dataframe(headers=["part", "parameters", "% of total"], label="Parameters per tower",
+                                       interactive=False)
+            with gr.Column():
+                arch_stats = gr.JSON(label="Architecture stats", open=False, max_height=320)
+                arch_files = downloads()
+        arch_outputs = [arch_params, arch_macs, arch_stats, arch_note]
+        raw_values(run_arch.click, with_downloads(architecture, arch_outputs), [model], arch_outputs + [arch_files],
+                   api_name=f"{SLUG}_architecture")
 
 
 def build() -> gr.Blocks:

@@ -22,6 +22,15 @@ MAX_LABELS = 256
 MAX_TEMPLATES = 16
 MAX_BATCH = 64
 MAX_START = 1_000_000  # last first-index of the contrastive batch
+DEFAULT_MAP_N = 16  # renders (and as many captions) on the embedding map
+GALLERY_START = 5_000  # the search gallery: test-split renders GALLERY_START .. GALLERY_START + GALLERY_SIZE - 1
+GALLERY_SIZE = 48
+MAX_TOP_K = 12  # images the text -> image search returns at most
+DEFAULT_TOP_K = 6
+DEFAULT_QUERY = "a large red star"
+MIN_TEMPERATURE = 0.001  # the contrastive-loss temperature knob's range
+MAX_TEMPERATURE = 2.0
+TEMPERATURE_GRID = 41  # temperatures on the loss curve, log-spaced over the knob's range
 # Radford et al., 2021, §2.5: "The learnable temperature parameter τ was initialized to the equivalent of
 # 0.07 [...] and clipped to prevent scaling the logits by more than 100".
 PAPER_INIT_TEMPERATURE = 0.07

@@ -144,3 +144,64 @@ def test_two_clients_at_once_each_get_their_own_answer(client, space_client):
 def test_hub_model_offline_gives_a_clear_error(client):
     with pytest.raises(AppError, match="clip-tiny-shapes"):
         client.predict(6, 0, "openai/clip-vit-base-patch32", api_name="/clip_zero_shot_batch")
+
+
+# --------------------------------------------------------------------------------------
+#                 Issue 23: embedding map, maths, temperature, search, architecture
+# --------------------------------------------------------------------------------------
+
+MODEL = "clip-tiny-shapes"
+
+
+def test_new_views_through_the_api(client):
+    """Each new endpoint answers with the page's defaults and offers its downloads."""
+    plot, stats, summary, files = client.predict(6, 0, handle_file(str(sample_paths()[0])), MODEL,
+                                                 api_name="/clip_zero_shot_map")
+    assert len(stats["coords"]) == 13 and "Explained variance" in summary
+    assert sorted(Path(f).suffix for f in files) == [".json", ".png"]
+    steps, table, files = client.predict(handle_file(str(sample_paths()[0])), LABELS, TEMPLATE, MODEL,
+                                         api_name="/clip_zero_shot_maths")
+    assert "Raw dot product" in steps and len(table["data"]) == len(SHAPES)
+    plot, summary, table, files = client.predict(6, 0, 0.07, MODEL, api_name="/clip_zero_shot_temperature")
+    assert "Loss at τ = 0.07" in summary and [Path(f).suffix for f in files] == [".png", ".csv"]
+    hits, table, note, files = client.predict("a large red star", 4, MODEL, api_name="/clip_zero_shot_search")
+    assert len(hits) == 4 and len(table["data"]) == 4
+    params, macs, stats, note, files = client.predict(MODEL, api_name="/clip_zero_shot_architecture")
+    metrics = json.loads((Path(__file__).resolve().parents[2] / "shared/weights" / MODEL / "metrics.json").read_text())
+    assert stats["total_parameters"] == metrics["parameters"] and stats["macs_per_image"] > 0
+
+
+@pytest.mark.parametrize("endpoint, args, message", [
+    ("map", (0, 0), r"batch size must be an integer from 2 to 64, got 0"),
+    ("map", (-4, 0), r"batch size must be an integer from 2 to 64, got -4"),
+    ("map", ("nan", 0), r"batch size must be an integer from 2 to 64, got 'nan'"),
+    ("map", (3.5, 0), r"batch size must be an integer from 2 to 64, got 3.5"),
+    ("map", (65, 0), r"batch size must be an integer from 2 to 64, got 65"),
+    ("map", (4, 1_000_001), r"start index must be an integer from 0 to 1000000, got 1000001"),
+    ("temperature", (4, 0, 0), r"temperature τ must be a finite number from 0.001 to 2, got 0"),
+    ("temperature", (4, 0, -0.1), r"temperature τ must be a finite number from 0.001 to 2, got -0.1"),
+    ("temperature", (4, 0, "nan"), r"temperature τ must be a finite number from 0.001 to 2, got nan"),
+    ("temperature", (4, 0, 2.5), r"temperature τ must be a finite number from 0.001 to 2, got 2.5"),
+    ("temperature", (2.5, 0, 0.07), r"batch size must be an integer from 2 to 64, got 2.5"),
+    ("search", ("a star", 0), r"top k must be an integer from 1 to 12, got 0"),
+    ("search", ("a star", -1), r"top k must be an integer from 1 to 12, got -1"),
+    ("search", ("a star", "nan"), r"top k must be an integer from 1 to 12, got 'nan'"),
+    ("search", ("a star", 1.5), r"top k must be an integer from 1 to 12, got 1.5"),
+    ("search", ("a star", 13), r"top k must be an integer from 1 to 12, got 13"),
+    ("search", ("  ", 3), r"no query given"),
+    ("architecture", (), r"unknown model 'vit-tiny-shapes'"),
+])
+def test_new_views_refuse_bad_values_in_plain_words(client, endpoint, args, message):
+    if endpoint == "map":
+        args = (*args, None, MODEL)
+    elif endpoint == "architecture":
+        args = ("vit-tiny-shapes",)
+    else:
+        args = (*args, MODEL)
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name=f"/clip_zero_shot_{endpoint}")
+
+
+def test_the_server_keeps_serving_after_the_bad_values(client):
+    hits, *_ = client.predict("a star", 1, MODEL, api_name="/clip_zero_shot_search")
+    assert len(hits) == 1

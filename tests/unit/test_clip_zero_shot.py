@@ -425,7 +425,8 @@ def _primary_events(demo: gr.Blocks):
 def test_every_primary_button_works_with_the_page_defaults(page):
     """What a user gets by clicking each primary button without touching anything: every output filled."""
     events = dict(_primary_events(page))
-    assert set(events) == {"Classify", "Embed the batch", "Map the patches"}
+    assert set(events) == {"Classify", "Embed the batch", "Map the patches", "Embed and project", "Show the maths",
+                           "Compute the loss", "Search", "Count"}
     for name, fn in events.items():
         values = {c._id: c.value for c in page.blocks.values() if hasattr(c, "value")}
         out = fn.fn(*[values[c._id] for c in fn.inputs])  # raw values, as raw_values wires them
