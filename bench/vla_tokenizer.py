@@ -5,6 +5,11 @@ made) each take a chunk to tokens and back to actions. The two are timed alterna
 spell of the machine hits both; each figure is the median of ``runs`` calls, after the BPE is
 loaded and both have run once. Chunks: the space's default 50x7 (1 s at 50 Hz) and 200x7 (1 s at 200 Hz).
 
+Also (issue 23) the error-tokens trade-off on 200 held-out 50x7 chunks (the shipped tokenizers' evaluation
+set): binning at 64, 256 and 1024 bins, FAST at scales 2-50 and the VQ at 1-3 levels, per-chunk bounds for
+binning and FAST, then dataset bounds (``compute.tradeoff``, the page's "Error vs tokens" tab; the VQ always
+uses its own training bounds).
+
 Run: ``.venv/bin/python -m bench.vla_tokenizer`` (prints JSON), or via ``bench/__main__.py``.
 """
 
@@ -40,6 +45,12 @@ def run(runs: int = 51) -> dict:
             "fast_max_abs_error": float(f"{compute.abs_errors(x, fast.decoded)['max_abs_error']:.4g}"),
             "bin256_max_abs_error": float(f"{compute.abs_errors(x, compute.bin256(x).decoded)['max_abs_error']:.4g}"),
         }
+    for bounds in ("chunk", "dataset"):
+        out[f"tradeoff_200_heldout_{bounds}_bounds"] = [
+            {"method": r["method"], "setting": r["setting"], "tokens_per_chunk": round(r["tokens_per_chunk"], 1),
+             "bits_per_chunk": round(r["bits_per_chunk"]),
+             "mean_error_pct_of_range": round(100 * r["relative_mean_error"], 3)}
+            for r in compute.tradeoff(200, bounds, bpe=bpe)]
     return out
 
 

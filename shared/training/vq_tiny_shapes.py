@@ -18,7 +18,6 @@ The model is a small ``torch.nn.Module`` saved as ``config.json`` + ``model.safe
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from shared.training.loop import cosine_lr, progress, random_batches, seed_everything, write_model_card
+from shared.training.pretrained import SafetensorsModel
 
 
 @dataclass
@@ -58,7 +58,7 @@ class _Residual(nn.Module):
         return x + self.block(x)
 
 
-class VQVAE(nn.Module):
+class VQVAE(SafetensorsModel, nn.Module):
     """Encoder (two stride-2 convs + 2 residual blocks) -> nearest-code quantiser -> decoder (2 residual
     blocks, then nearest-neighbour upsampling + 3x3 conv twice).
     Pixels in [-1, 1], (B, 3, 32, 32) -> tokens (B, 8, 8) in [0, codebook_size)."""
@@ -122,24 +122,6 @@ class VQVAE(nn.Module):
         commitment = ((z - e.detach()) ** 2).mean()
         quantized = z + (e - z).detach()  # straight-through estimator
         return self.decoder(quantized), codebook_loss, commitment, tokens
-
-    def save_pretrained(self, out: str | Path) -> None:
-        from safetensors.torch import save_file
-
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(self.config, indent=2) + "\n")
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
-                  str(out / "model.safetensors"))
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path) -> VQVAE:
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        model = cls(**json.loads((path / "config.json").read_text()))
-        model.load_state_dict(load_file(str(path / "model.safetensors")))
-        return model.eval()
 
 
 def training_images(cfg: Config) -> torch.Tensor:

@@ -18,14 +18,36 @@ from shared import validate as check
 from shared.ui import downloads, page, raw_values, user_errors, with_downloads
 
 from .options import (
+    BIN_COUNTS,
     BOUNDS_CHOICES,
+    EULER_MAX,
+    FLOW_TIMES_DEFAULT,
+    FLOW_TIMES_MAX,
+    HELDOUT_DEFAULT,
+    HELDOUT_MAX,
+    MAX_IMAGE_SIZE,
+    MAX_PROMPT_TOKENS,
     MAX_SCALE,
     METHODS,
     N_BINS,
+    OPENVLA_IMAGE_SIZE,
+    OPENVLA_PATCH,
+    OPENVLA_PROMPT,
+    PI0_ACTION_DIM,
+    PI0_CAMERAS,
+    PI0_EULER_STEPS,
+    PI0_HORIZON,
+    PI0_PROMPT_TOKENS,
+    PROMPT_TOKENS_DEFAULT,
+    SEQUENCE_HEADERS,
     SOURCES,
     TABLE_HEADERS,
+    THREE_HEADERS,
     TOKENIZER,
+    TRADEOFF_HEADERS,
+    VQ_TOKENIZER,
     tokenizer,
+    vq_facts,
 )
 
 if TYPE_CHECKING:
@@ -34,7 +56,7 @@ if TYPE_CHECKING:
 SLUG = "vla_tokenizer"
 TUTORIAL = tutorial(SLUG)
 TITLE = TUTORIAL.title
-WEIGHTS: tuple[str, ...] = (TOKENIZER,)
+WEIGHTS: tuple[str, ...] = (TOKENIZER, VQ_TOKENIZER)
 
 
 def _compute():
@@ -103,6 +125,26 @@ values; this page uses a zig-zag map instead so every integer keeps its own char
 at any scale. Users report what the brittleness demo shows: small changes to FAST tokens decode to very
 different actions (UniVLA issue #26), and decoding fails when a sequence holds the wrong number of
 coefficients (openpi issue #299).
+"""
+
+
+CITATIONS_MORE = """
+**Sources of the tabs above.** OpenVLA's sequence, read in its code (openvla/openvla at c8f03f4): the base VLM
+`prism-dinosiglip-224px+7b` (`prismatic/conf/vla.py`) fuses DINOv2 ViT-L/14 and SigLIP So400m/14 at 224 px by
+concatenating each patch's features (`torch.cat([dino_patches, siglip_patches], dim=2)`,
+`prismatic/models/backbones/vision/dinosiglip_vit.py`), so (224 / 14)² = 256 patch tokens; they are inserted right
+after `<BOS>` (`prismatic/models/vlms/prismatic.py`); the prompt is "In: What action should the robot take to
+{instruction}?\nOut: " (`prismatic/models/backbones/llm/prompting/base_prompter.py`, `prismatic/vla/datasets/datasets.py`) and the loss covers the action
+tokens and the stop token. π0 (Black et al., *π0: A Vision-Language-Action Flow Model for General Robot Control*,
+2024), read in openpi (Physical-Intelligence/openpi at 15a9616): three 224x224 camera images
+(`models/model.py`), SigLIP So400m/14, one state token and the action horizon in the suffix, 10 Euler steps by
+default (`models/pi0.py`), action horizon 50, action dimension 32, 48 prompt positions (`models/pi0_config.py`);
+its training draws `x_t = time * noise + (1 - time) * actions` with target `noise - actions` and notes the paper
+runs time the other way. Flow matching: Lipman et al., *Flow Matching for Generative Modeling* (2023); Liu et al.,
+*Flow Straight and Fast: Learning to Generate and Transfer Data with Rectified Flow* (2023). VQ: Juang & Gray,
+*Multiple stage vector quantization for speech coding* (1982, residual VQ); Lloyd, *Least squares quantization in
+PCM* (1982, k-means); Dhariwal et al., *Jukebox* (2020, codebook restarts). ViT patch count (image / patch)²:
+Dosovitskiy et al. (2021).
 """
 
 
@@ -303,6 +345,200 @@ def _slider_max(actions: str):
 
 
 # --------------------------------------------------------------------------------------
+#              Issue 23: bin counts, VQ, the sequence, flow matching (public API)
+# --------------------------------------------------------------------------------------
+
+def _pct(x: float) -> float:
+    return float(f"{100 * x:.3g}")
+
+
+@user_errors
+def tradeoff(n_chunks: float, bounds: str, progress=gr.Progress()):
+    """Error against tokens per chunk on ``n_chunks`` held-out 50x7 chunks (at most 200): binning at 64, 256
+    and 1024 bins, FAST at scales 2-50, VQ with 1 to all its levels. Table, plot, and the numbers as JSON."""
+    progress(0, desc="held-out chunks through three tokenizers (the first call loads the BPE and the codebooks)")
+    C = _compute()
+    if bounds == "dataset":
+        progress(0.1, desc=f"dataset bounds over {tokenizer().corpus_chunks:,} corpus chunks (once per process)")
+    rows = C.tradeoff(n_chunks, bounds)
+    n = int(float(n_chunks))
+    table_rows = [[r["method"], r["setting"], float(f"{r['tokens_per_chunk']:.4g}"), r["vocabulary"],
+                   float(f"{r['bits_per_chunk']:.4g}"), _pct(r["relative_mean_error"]), _pct(r["relative_max_error"]),
+                   float(f"{r['mean_abs_error']:.3g}")] for r in rows]
+    progress(0.9, desc="drawing")
+    return table_rows, _figures().tradeoff_figure(rows, n, bounds), {"n_chunks": n, "bounds": bounds, "rows": rows}
+
+
+@user_errors
+def three(actions: str, bins: float, scale: float, levels: float):
+    """One chunk through binning (``bins``: 64, 256 or 1024, per-chunk min/max), FAST (``scale``) and the VQ
+    (``levels`` residual codebooks): summary, table, figure, and the token ids as JSON."""
+    C = _compute()
+    out = C.three_way(A.parse_actions(actions), bins, scale, levels)
+    rows = C.three_rows(out)
+    table_rows = [[r["method"], r["setting"], r["tokens"], r["vocabulary"], _pct(r["relative_mean_error"]),
+                   _pct(r["relative_max_error"]), float(f"{r['max_abs_error']:.3g}")] for r in rows]
+    b = out["bins"]
+    half = ", ".join(f"{w / 2:.3g}" for w in b.width)
+    lines = [f"**Binning, {b.n_bins} bins:** {b.tokens.size} tokens (T·D), vocabulary {b.n_bins}; inside the "
+             f"chunk's min/max the error is at most half a bin width per dimension ({half})."]
+    if out["vq"] is None:
+        lines.append(f"**VQ left out:** {out['vq_note']}.")
+    else:
+        v = out["vq"]
+        lines.append(f"**VQ, {v.levels} level(s):** {v.tokens.size} tokens = {len(v.tokens)} segments x {v.levels}; "
+                     f"ids {v.flat_tokens[:14]}{' ...' if v.tokens.size > 14 else ''}"
+                     + (f"; note: {out['vq_note']}." if out["vq_note"] else ""))
+    numbers = {"rows": rows, "bin_tokens": b.flat_tokens, "fast_tokens": out["fast"].tokens,
+               "vq_tokens": out["vq"].flat_tokens if out["vq"] is not None else None, "vq_note": out["vq_note"]}
+    return "  \n".join(lines), table_rows, _figures().three_figure(out), numbers
+
+
+@user_errors
+def sequence(actions: str, scale: float, image_size: float, prompt_tokens: float):
+    """Token counts of each part of a VLA's sequence (<BOS>, image patches, prompt, state, actions, stop) for
+    OpenVLA as published, OpenVLA emitting this chunk with each tokenizer, and pi0."""
+    C = _compute()
+    rows = C.sequence_layout(A.parse_actions(actions), scale, image_size, prompt_tokens)
+    image = rows[0]["image"]
+    side = int(float(image_size)) // OPENVLA_PATCH
+    md = (f"**Image tokens** = (image size / patch)² = ({int(float(image_size))} / {OPENVLA_PATCH})² = "
+          f"{side}² = **{image}**: OpenVLA's DINOv2 and SigLIP features of each patch are concatenated "
+          f"channel-wise, so the two backbones give one token per patch, not two. **Prompt**: "
+          f"`{OPENVLA_PROMPT.format(instruction='<instruction>')!r}` is assumed to be "
+          f"{int(float(prompt_tokens))} Llama 2 tokens (no Llama 2 tokenizer is available offline here: type "
+          "your own count). Published OpenVLA emits one step: 7 action tokens and the stop token. "
+          f"**A whole chunk as tokens** would make the action part {rows[1]['action']} tokens with bin256 but "
+          f"{rows[2]['action']} with FAST"
+          + (f" and {rows[3]['action']} with the VQ" if len(rows) == 5 else "")
+          + ". Each token is one more forward pass of the 7B decoder at inference.")
+    table_rows = [[r["layout"], r["bos"], r["image"], r["prompt"], r["state"], r["action"], r["stop"], r["total"],
+                   r["note"]] for r in rows]
+    return md, table_rows, _figures().sequence_figure(rows)
+
+
+@user_errors
+def flow(actions: str, seed: float, count: float, euler_steps: float):
+    """pi0's flow-matching path for this chunk (z-scored per dimension): x_tau = tau·chunk + (1 − tau)·noise at
+    ``count`` tau values from 0 to 1, the target velocity chunk − noise, and ``euler_steps`` Euler steps
+    along it from the noise."""
+    C = _compute()
+    x = A.parse_actions(actions)
+    f = C.flow_path(x, seed, count, euler_steps)
+    md = (f"**{len(f['taus'])} points on the path**, τ = {', '.join(f'{t:.2g}' for t in f['taus'])}. The velocity "
+          f"target is the same at every τ (a straight line from this noise to this chunk). "
+          f"{f['euler_steps']} Euler steps x ← x + u/{f['euler_steps']} from the noise end "
+          f"{f['euler_max_error']:.2g} from the chunk (z-units, max over entries): exact up to rounding, because "
+          "the path is straight. A trained π0 does not know the chunk: it predicts the *average* velocity over all "
+          "chunks that could pass through x_τ given the images and prompt, and integrates that with "
+          f"{PI0_EULER_STEPS} steps (openpi's default), from τ = 0 (noise) to τ = 1.")
+    numbers = {"taus": f["taus"].tolist(), "euler_steps": f["euler_steps"], "euler_max_error": f["euler_max_error"],
+               "zscore_mean": f["mean"].tolist(), "zscore_std": f["std"].tolist(),
+               "velocity": f["velocity"].round(6).tolist()}
+    return md, _figures().flow_figure(f, _compute().dim_names(x.shape[1])), numbers
+
+
+def more_intro() -> str:
+    v = vq_facts()
+    m = v.metrics
+    levels = m.get("by_levels", {})
+    per_level = "; ".join(f"{row['tokens_per_chunk']} tokens: {100 * row['relative_mean_error']:.2f}%"
+                          for row in levels.values())
+    return f"""
+## Three tokenizers, where their tokens go, and the model that uses none
+**VQ** (`{VQ_TOKENIZER}`, trained here by k-means: `python -m shared.training {VQ_TOKENIZER}`): a {v.steps}x{v.dims}
+chunk ({v.hz:g} Hz) is normalised with its training set's {v.percentiles} percentiles, cut into segments of {v.patch} steps
+of one dimension ({v.segments} segments), and each segment is replaced by the nearest of {v.codebook_size} codes,
+then its residual by the nearest code of the next codebook, for {v.levels} levels (residual VQ, Juang & Gray, 1982;
+k-means, Lloyd, 1982; unused codes restarted on the worst-served vector, a deterministic variant of Jukebox's
+random restarts, Dhariwal et al., 2020). Tokens per chunk: {v.segments} per level.
+Its mean |error| (% of each chunk's range, over its {m.get('n', '?')} held-out 50x7 chunks, from its metrics.json): {per_level}.
+**Binning** here may use {", ".join(map(str, BIN_COUNTS))} bins: the token count stays T·D, only the vocabulary
+and the error change (half a bin width at most inside the bounds: 4x smaller for each 4x more bins).
+"""
+
+
+def render_more(actions: gr.Textbox, scale: gr.Slider) -> None:
+    """Issue 23's views, as tabs under the main comparison; they use the chunk in the box and FAST's scale."""
+    gr.Markdown(more_intro())
+    with gr.Tabs():
+        with gr.Tab("Error vs tokens (held out)"):
+            gr.Markdown("Binning at each bin count, FAST at several scales and the VQ at 1 to all levels, on the "
+                        "held-out 50x7 chunks both shipped tokenizers are evaluated on (1 s at 50 Hz; noise 0, "
+                        "0.05, 0.2 in turn; never trained on). **Error**: |decoded − original| as a % of each "
+                        "chunk's range per dimension. **Bits** = tokens x log2(vocabulary): binning's 350 tokens "
+                        "carry 6, 8 or 10 bits each.")
+            with gr.Row():
+                n_chunks = gr.Number(HELDOUT_DEFAULT, precision=0, label=f"held-out chunks (1 to {HELDOUT_MAX})")
+                t_bounds = gr.Radio(BOUNDS_CHOICES, value="chunk", label="bounds for binning and FAST")
+                t_go = gr.Button("Measure the trade-off", variant="primary")
+            t_table = gr.Dataframe(headers=TRADEOFF_HEADERS, label="error vs tokens", wrap=True)
+            t_plot = gr.Plot(label="error vs tokens plot", show_label=False)
+            with gr.Accordion("Raw trade-off (JSON)", open=False):
+                t_json = gr.JSON(label="trade-off")
+            t_files = downloads()
+        with gr.Tab("Bins, FAST and VQ on this chunk"):
+            gr.Markdown("The chunk in the box above through all three tokenizers, with FAST at the scale chosen "
+                        "above. VQ needs D = 7 and a length that its segment size divides.")
+            with gr.Row():
+                bins = gr.Radio(list(BIN_COUNTS), value=N_BINS, label="bin count")
+                levels = gr.Slider(1, vq_facts().levels, value=vq_facts().levels, step=1, label="VQ levels")
+                w_go = gr.Button("Tokenize three ways", variant="primary")
+            w_md = gr.Markdown()
+            w_table = gr.Dataframe(headers=THREE_HEADERS, label="three tokenizers", wrap=True)
+            w_plot = gr.Plot(label="three decodings", show_label=False)
+            with gr.Accordion("Token ids (JSON)", open=False):
+                w_json = gr.JSON(label="three tokenizers")
+            w_files = downloads()
+        with gr.Tab("Where action tokens sit"):
+            gr.Markdown(f"OpenVLA (Kim et al., 2024) reads `<BOS>`, the image's patch tokens, then the prompt "
+                        f"`{OPENVLA_PROMPT.format(instruction='<instruction>')!r}`, and writes 7 action tokens "
+                        f"and `</s>`. π0 (Black et al., 2024) reads {PI0_CAMERAS} camera images of 224 px, a prompt "
+                        f"padded to {PI0_PROMPT_TOKENS} positions and one state token, and fills {PI0_HORIZON} "
+                        f"action positions with continuous {PI0_ACTION_DIM}-D vectors by flow matching.")
+            with gr.Row():
+                image_size = gr.Number(OPENVLA_IMAGE_SIZE, precision=0,
+                                       label=f"image size (px; a multiple of {OPENVLA_PATCH}, at most {MAX_IMAGE_SIZE})")
+                prompt_tokens = gr.Number(PROMPT_TOKENS_DEFAULT, precision=0,
+                                          label=f"prompt tokens (assumed; 1 to {MAX_PROMPT_TOKENS})")
+                s_go = gr.Button("Lay out the sequence", variant="primary")
+            s_md = gr.Markdown()
+            s_table = gr.Dataframe(headers=SEQUENCE_HEADERS, label="sequence layout", wrap=True)
+            s_plot = gr.Plot(label="sequence layout plot", show_label=False)
+            s_files = downloads()
+        with gr.Tab("Flow matching (π0): no tokens"):
+            gr.Markdown("π0 (Black et al., 2024) does not tokenize actions: its action expert turns noise into a "
+                        "chunk by flow matching (Lipman et al., 2023; Liu et al., 2023). Training draws noise and "
+                        "τ and regresses the velocity; here the path is drawn for the chunk in the box (z-scored "
+                        "per dimension). Convention of the π0 paper: τ = 0 noise, τ = 1 the chunk; openpi's code "
+                        "runs time the other way (x_t = t·noise + (1 − t)·actions, target noise − actions; its "
+                        "comment: \"this is the opposite of the pi0 paper\").")
+            with gr.Row():
+                f_seed = gr.Number(0, precision=0, label="noise seed")
+                f_count = gr.Slider(2, FLOW_TIMES_MAX, value=FLOW_TIMES_DEFAULT, step=1, label="τ values drawn")
+                f_steps = gr.Slider(1, EULER_MAX, value=PI0_EULER_STEPS, step=1, label="Euler steps")
+                f_go = gr.Button("Draw the path", variant="primary")
+            f_md = gr.Markdown()
+            f_plot = gr.Plot(label="flow-matching path", show_label=False)
+            with gr.Accordion("Raw path (JSON)", open=False):
+                f_json = gr.JSON(label="flow path")
+            f_files = downloads()
+
+    t_out = [t_table, t_plot, t_json]
+    raw_values(t_go.click, with_downloads(tradeoff, t_out), [n_chunks, t_bounds], t_out + [t_files],
+               api_name=f"{SLUG}_tradeoff")
+    w_out = [w_md, w_table, w_plot, w_json]
+    raw_values(w_go.click, with_downloads(three, w_out), [actions, bins, scale, levels], w_out + [w_files],
+               api_name=f"{SLUG}_three")
+    s_out = [s_md, s_table, s_plot]
+    raw_values(s_go.click, with_downloads(sequence, s_out), [actions, scale, image_size, prompt_tokens],
+               s_out + [s_files], api_name=f"{SLUG}_sequence")
+    f_out = [f_md, f_plot, f_json]
+    raw_values(f_go.click, with_downloads(flow, f_out), [actions, f_seed, f_count, f_steps], f_out + [f_files],
+               api_name=f"{SLUG}_flow")
+
+
+# --------------------------------------------------------------------------------------
 #                                   Layout
 # --------------------------------------------------------------------------------------
 
@@ -399,7 +635,9 @@ def render(demo: gr.Blocks) -> None:
         encode_btn = gr.Button("Encode")
     encoded = gr.JSON(label="result")
     encode_files = downloads()
+    render_more(actions, scale)
     gr.Markdown(CITATIONS)
+    gr.Markdown(CITATIONS_MORE)
 
     # Value inputs reach the handlers as sent (raw_values); the File upload needs gradio's preprocessing
     # (raw_values refuses it), so it is an event of its own that fills the box.

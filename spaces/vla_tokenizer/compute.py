@@ -38,15 +38,36 @@ from shared import validate as check
 from shared.actions import MAX_STEPS, validate
 
 from .options import (
+    BIN_COUNTS,
     BOUNDS,
+    EULER_MAX,
+    FLOW_TIMES_DEFAULT,
+    FLOW_TIMES_MAX,
+    HELDOUT_DEFAULT,
+    HELDOUT_MAX,
+    MAX_IMAGE_SIZE,
+    MAX_PROMPT_TOKENS,
     MAX_SCALE,
     METHODS,
     N_BINS,
     NOISE_LEVELS,
+    OPENVLA_ACTION_DIMS,
+    OPENVLA_IMAGE_SIZE,
+    OPENVLA_PATCH,
+    PI0_ACTION_DIM,
+    PI0_CAMERAS,
+    PI0_EULER_STEPS,
+    PI0_HORIZON,
+    PI0_PROMPT_TOKENS,
+    PI0_STATE_TOKENS,
+    PROMPT_TOKENS_DEFAULT,
     RATES_HZ,
     SWEEP_SCALES,
     TOKENIZER,
+    TRADEOFF_SCALES,
+    VQ_TOKENIZER,
     tokenizer,
+    vq_facts,
 )
 
 FAST_VOCAB = tokenizer().vocab_size  # read from the shipped fast_config.json
@@ -64,6 +85,18 @@ def check_method(method: object) -> str:
 
 def check_bounds(bounds: object) -> str:
     return check.choice(bounds, "bounds", BOUNDS)
+
+
+def check_bins(n_bins: object) -> int:
+    """One of BIN_COUNTS; an integer-valued number or digit string is accepted (API clients send 256.0)."""
+    wanted = f"bin count must be one of {', '.join(map(str, BIN_COUNTS))}"
+    try:
+        n = check.integer(n_bins, "bin count", 1, max(BIN_COUNTS))
+    except ValueError:
+        raise ValueError(f"{wanted}, got {n_bins!r}") from None
+    if n not in BIN_COUNTS:
+        raise ValueError(f"unknown bin count {n}: {wanted}")
+    return n
 
 
 # ------------------------------------------------------------------------------------------
@@ -103,31 +136,39 @@ class BinResult:
     lo: np.ndarray  # (D,)
     hi: np.ndarray  # (D,)
     clipped: np.ndarray  # (T, D) bool: outside [lo, hi], so binned to the first or last bin
+    n_bins: int = N_BINS
 
     @property
     def width(self) -> np.ndarray:  # (D,) bin width per dimension
-        return (self.hi - self.lo) / N_BINS
+        return (self.hi - self.lo) / self.n_bins
 
     @property
     def flat_tokens(self) -> list[int]:  # step by step, all dimensions of a step together
         return self.tokens.reshape(-1).tolist()
 
 
-def bin_encode(actions: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """token = clip(floor((a - lo) / (hi - lo) * 256), 0, 255); a constant dimension gets token 0."""
+def bin_encode(actions: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
+    """token = clip(floor((a - lo) / (hi - lo) * n), 0, n - 1) with n = 256 by default; a constant
+    dimension gets token 0."""
     span = np.where(hi > lo, hi - lo, 1.0)  # (D,)
-    return np.clip(np.floor((actions - lo) / span * N_BINS), 0, N_BINS - 1).astype(np.int64)  # (T, D)
+    return np.clip(np.floor((actions - lo) / span * n_bins), 0, n_bins - 1).astype(np.int64)  # (T, D)
 
 
-def bin_decode(tokens: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Token k -> centre of bin k, lo + (k + 0.5) * (hi - lo) / 256 (a constant dimension -> lo)."""
-    return lo + (np.asarray(tokens) + 0.5) * (hi - lo) / N_BINS  # (T, D)
+def bin_decode(tokens: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
+    """Token k -> centre of bin k, lo + (k + 0.5) * (hi - lo) / n (a constant dimension -> lo)."""
+    return lo + (np.asarray(tokens) + 0.5) * (hi - lo) / n_bins  # (T, D)
 
 
 def bin256(actions: np.ndarray, bounds: str = "chunk") -> BinResult:
+    return bins(actions, N_BINS, bounds)
+
+
+def bins(actions: np.ndarray, n_bins: int, bounds: str = "chunk") -> BinResult:
+    """Uniform binning at ``n_bins`` (64, 256 or 1024) per dimension, same bounds as bin256."""
+    n_bins = check_bins(n_bins)
     lo, hi = bounds_for(actions, bounds, "bin256")
-    tokens = bin_encode(actions, lo, hi)
-    return BinResult(tokens, bin_decode(tokens, lo, hi), lo, hi, (actions < lo) | (actions > hi))
+    tokens = bin_encode(actions, lo, hi, n_bins)
+    return BinResult(tokens, bin_decode(tokens, lo, hi, n_bins), lo, hi, (actions < lo) | (actions > hi), n_bins)
 
 
 def clip_errors(original: np.ndarray, result: BinResult) -> dict:
@@ -446,3 +487,227 @@ def _piece(bpe, token_id: int) -> str:
     """The characters one token stands for, if its bytes are complete UTF-8 (else only the valid ones)."""
     text = A.bpe_bytes(bpe, [token_id]).decode("utf-8", errors="surrogateescape")
     return "".join(c for c in text if not 0xDC80 <= ord(c) <= 0xDCFF)
+
+
+# ------------------------------------------------------------------------------------------
+#      Issue 23: the VQ tokenizer, bins vs FAST vs VQ on held-out chunks, sequence, flow
+# ------------------------------------------------------------------------------------------
+# The VQ tokenizer (shared/training/vq_actions.py) normalises with its training set's percentiles,
+# cuts each dimension into segments of `patch` steps and codes each segment with residual codebooks
+# (Juang & Gray, 1982). Its tokens: segment by segment in time, the dimensions of a segment together,
+# the levels of a segment's vector next to each other.
+
+def load_vq():
+    """The shipped ``ActionVQ`` (codebooks + bounds), loaded once through the registry."""
+    from shared.models import load
+
+    return load(VQ_TOKENIZER, device="cpu").model
+
+
+def check_levels(levels: object, vq=None) -> int:
+    most = vq.levels if vq is not None else vq_facts().levels
+    return check.integer(levels, "VQ levels", 1, most)
+
+
+def vq_fits(actions: np.ndarray, vq) -> str:
+    """'' if the codebook can code this chunk, else why not (it takes D = 7 and T a multiple of the patch)."""
+    steps, dims = actions.shape
+    if dims != vq.dims:
+        return f"the codebook was learned on {vq.dims}-D chunks; this chunk has {dims} dimensions"
+    if steps % vq.patch:
+        return f"the codebook codes segments of {vq.patch} steps; T = {steps} is not a multiple of {vq.patch}"
+    return ""
+
+
+@dataclass
+class VQResult:
+    tokens: np.ndarray  # (segments, levels) ids in [0, codebook_size)
+    decoded: np.ndarray  # (T, D)
+    levels: int
+
+    @property
+    def flat_tokens(self) -> list[int]:
+        return self.tokens.reshape(-1).tolist()
+
+
+def vq_encode(actions: np.ndarray, levels: int | None = None, vq=None) -> VQResult:
+    """Encode with the first ``levels`` codebooks and decode back."""
+    vq = vq or load_vq()
+    actions = validate(actions)
+    levels = check_levels(vq.levels if levels is None else levels, vq)
+    why = vq_fits(actions, vq)
+    if why:
+        raise ValueError(f"VQ: {why}")
+    tokens = vq.encode(actions, levels)
+    return VQResult(tokens, vq.decode(tokens), levels)
+
+
+def heldout(n: object) -> list[np.ndarray]:
+    """The held-out 50x7 chunks both shipped tokenizers are evaluated on (seed 10,000,000 + i; noise 0,
+    0.05, 0.2 in turn), never in either's training data."""
+    from shared.training.vq_actions import heldout_chunks
+
+    return heldout_chunks(check.integer(n, "held-out chunks", 1, HELDOUT_MAX))
+
+
+def _row(method: str, setting: str, vocab: int, tokens: list[int], originals: list, decodeds: list) -> dict:
+    rel = [relative_error(x, y) for x, y in zip(originals, decodeds, strict=True)]
+    mean_tokens = float(np.mean(tokens))
+    return {"method": method, "setting": setting, "tokens_per_chunk": mean_tokens, "vocabulary": vocab,
+            "bits_per_chunk": mean_tokens * float(np.log2(vocab)),
+            "relative_mean_error": float(np.mean([r[0] for r in rel])),
+            "relative_max_error": float(np.mean([r[1] for r in rel])),
+            "mean_abs_error": float(np.mean([np.abs(y - x).mean() for x, y in zip(originals, decodeds, strict=True)]))}
+
+
+def tradeoff(n: object = HELDOUT_DEFAULT, bounds: str = "chunk", bpe=None, vq=None,
+             scales: tuple[float, ...] = TRADEOFF_SCALES) -> list[dict]:
+    """Error against tokens per chunk on ``n`` held-out chunks: binning at each of BIN_COUNTS, FAST at
+    each scale, VQ with 1 to all its levels. Errors are |decoded - original| as a fraction of each
+    chunk's range per dimension (mean over entries, then over chunks; "max": the chunk's worst entry,
+    averaged over chunks). ``bounds`` applies to binning and FAST; VQ always uses its training bounds."""
+    bounds = check_bounds(bounds)
+    chunks = heldout(n)
+    bpe, vq = bpe or load_bpe(), vq or load_vq()
+    rows = []
+    for n_bins in BIN_COUNTS:
+        decoded = [bins(x, n_bins, bounds).decoded for x in chunks]
+        rows.append(_row(f"bin{n_bins}", f"{n_bins} bins, {bounds} bounds", n_bins, [x.size for x in chunks],
+                         chunks, decoded))
+    for s in scales:
+        fast = [fast_encode(x, s, bpe, bounds) for x in chunks]
+        rows.append(_row("fast", f"scale {s:g}, {bounds} bounds", FAST_VOCAB, [len(f.tokens) for f in fast],
+                         chunks, [f.decoded for f in fast]))
+    codes = [vq.encode(x) for x in chunks]  # all levels once; fewer levels = the first columns
+    for level in range(1, vq.levels + 1):
+        rows.append(_row("vq", f"{level} level{'s' if level > 1 else ''}, training bounds", vq.codebook_size,
+                         [c[:, :level].size for c in codes], chunks, [vq.decode(c[:, :level]) for c in codes]))
+    return rows
+
+
+def three_way(actions: np.ndarray, n_bins: object = N_BINS, scale: float = DEFAULT_SCALE, levels: object = None,
+              bpe=None, vq=None) -> dict:
+    """One chunk through binning (``n_bins``, per-chunk min/max), FAST (``scale``, per-chunk percentiles) and
+    VQ (``levels``, its training bounds); VQ is left out with the reason when the chunk's shape does not fit."""
+    actions = validate(actions)
+    n_bins, scale = check_bins(n_bins), check_scale(scale)
+    vq = vq or load_vq()
+    levels = check_levels(vq.levels if levels is None else levels, vq)
+    b = bins(actions, n_bins)
+    f = fast_encode(actions, scale, bpe or load_bpe())
+    out = {"actions": actions, "bins": b, "fast": f, "vq": None, "vq_note": vq_fits(actions, vq), "levels": levels}
+    if not out["vq_note"]:
+        out["vq"] = vq_encode(actions, levels, vq)
+        if actions.shape[0] != vq.config["steps"]:
+            out["vq_note"] = (f"the codebook was learned on {vq.config['steps']}-step chunks at {vq.config['hz']:g} Hz; "
+                              f"this one has {actions.shape[0]} steps, so its segments may look unlike the training ones")
+    return out
+
+
+def three_rows(out: dict) -> list[dict]:
+    x = out["actions"]
+    rows = [("bin", f"{out['bins'].n_bins} bins, per-chunk min/max", out["bins"].n_bins, out["bins"].tokens.size,
+             out["bins"].decoded),
+            ("fast", f"scale {out['fast'].scale:g}, per-chunk percentiles", FAST_VOCAB, len(out["fast"].tokens),
+             out["fast"].decoded)]
+    if out["vq"] is not None:
+        rows.append(("vq", f"{out['vq'].levels} level(s), training bounds", load_vq().codebook_size,
+                     out["vq"].tokens.size, out["vq"].decoded))
+    result = []
+    for method, setting, vocab, tokens, decoded in rows:
+        mean, worst = relative_error(x, decoded)
+        result.append({"method": method, "setting": setting, "tokens": int(tokens), "vocabulary": int(vocab),
+                       "relative_mean_error": mean, "relative_max_error": worst,
+                       "max_abs_error": float(np.abs(decoded - x).max())})
+    return result
+
+
+# ------------------------------------------------------------------------------------------
+#                          Where action tokens sit in a VLA's sequence
+# ------------------------------------------------------------------------------------------
+
+def image_tokens(image_size: object, patch: int = OPENVLA_PATCH) -> int:
+    """Patches of a square image: (image_size / patch)^2 (a ViT's token count; Dosovitskiy et al., 2021)."""
+    size = check.integer(image_size, "image size (px)", patch, MAX_IMAGE_SIZE)
+    if size % patch:
+        raise ValueError(f"image size must be a multiple of the patch size {patch}, got {size}")
+    return (size // patch) ** 2
+
+
+def sequence_layout(actions: np.ndarray, scale: float = DEFAULT_SCALE, image_size: object = OPENVLA_IMAGE_SIZE,
+                    prompt_tokens: object = PROMPT_TOKENS_DEFAULT, bpe=None, vq=None) -> list[dict]:
+    """Token counts per segment of the sequence, one row per layout:
+
+    - OpenVLA as published: <BOS>, the image's patch tokens (after <BOS>, before the text), the prompt,
+      7 action tokens (one step, 256 bins) and the stop token </s>;
+    - the same model emitting this whole chunk with binning (T x D tokens), FAST or the VQ;
+    - pi0: three 224 px cameras (SigLIP So400m/14 -> 256 tokens each), its 48 padded prompt positions, one
+      state token and 50 action positions that carry continuous vectors (flow matching): no action vocabulary.
+    """
+    actions = validate(actions)
+    scale = check_scale(scale)
+    image = image_tokens(image_size)
+    prompt = check.integer(prompt_tokens, "prompt tokens", 1, MAX_PROMPT_TOKENS)
+    fast = fast_encode(actions, scale, bpe or load_bpe())
+    vq = vq or load_vq()
+    t, d = actions.shape
+
+    def openvla(name: str, action: int, note: str) -> dict:
+        return {"layout": name, "bos": 1, "image": image, "prompt": prompt, "state": 0, "action": action, "stop": 1,
+                "total": 1 + image + prompt + action + 1, "note": note}
+
+    rows = [openvla("OpenVLA, one step (published)", OPENVLA_ACTION_DIMS, "7-DoF, 256 bins: 7 tokens"),
+            openvla("OpenVLA emitting this chunk, bin256", t * d, f"T x D = {t} x {d}"),
+            openvla(f"OpenVLA emitting this chunk, FAST scale {scale:g}", len(fast.tokens), "BPE ids")]
+    why = vq_fits(actions, vq)
+    if not why:
+        rows.append(openvla("OpenVLA emitting this chunk, VQ (all levels)", vq.tokens_per_chunk(t), "codebook ids"))
+    pi0_image = PI0_CAMERAS * image_tokens(OPENVLA_IMAGE_SIZE)
+    rows.append({"layout": "pi0 (flow matching)", "bos": 0, "image": pi0_image, "prompt": PI0_PROMPT_TOKENS,
+                 "state": PI0_STATE_TOKENS, "action": PI0_HORIZON, "stop": 0,
+                 "total": pi0_image + PI0_PROMPT_TOKENS + PI0_STATE_TOKENS + PI0_HORIZON,
+                 "note": f"{PI0_HORIZON} continuous {PI0_ACTION_DIM}-D vectors, no vocabulary"})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------
+#                          Flow matching (pi0): continuous actions, no tokens
+# ------------------------------------------------------------------------------------------
+
+def zscore(actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(normalised, mean, std) per dimension; a constant dimension gets std 1 (openpi normalises pi0's
+    actions by the training set's mean and std; here the chunk's own)."""
+    mean, std = actions.mean(0), actions.std(0)
+    std = np.where(std > 0, std, 1.0)
+    return (actions - mean) / std, mean, std
+
+
+def flow_times(count: object) -> np.ndarray:
+    count = check.integer(count, "number of tau values", 2, FLOW_TIMES_MAX)
+    return np.linspace(0.0, 1.0, count)
+
+
+def flow_path(actions: np.ndarray, seed: object = 0, count: object = FLOW_TIMES_DEFAULT,
+              euler_steps: object = PI0_EULER_STEPS) -> dict:
+    """The straight probability path of flow matching (Lipman et al., 2023; Liu et al., 2023) for this chunk,
+    in the pi0 paper's convention: x_tau = tau * chunk + (1 - tau) * noise, tau = 0 pure noise, tau = 1 the
+    chunk (openpi's code runs time the other way, t = 1 - tau). The target velocity is
+    u = d x_tau / d tau = chunk - noise, the same at every tau of this path. ``euler_steps`` Euler steps
+    x <- x + u / steps from the noise land on the chunk (exactly: the path is straight).
+    Everything is in z-scored units (the chunk's own mean and std per dimension)."""
+    actions = validate(actions)
+    seed = check.integer(seed, "noise seed", 0, A.SEED_MAX)
+    taus = flow_times(count)
+    steps = check.integer(euler_steps, "Euler steps", 1, EULER_MAX)
+    chunk, mean, std = zscore(actions)
+    noise = np.random.default_rng(seed).standard_normal(chunk.shape)  # (T, D)
+    path = np.stack([tau * chunk + (1 - tau) * noise for tau in taus])  # (K, T, D)
+    velocity = chunk - noise  # (T, D)
+    x = noise.copy()
+    euler = [x.copy()]
+    for _ in range(steps):
+        x = x + velocity / steps
+        euler.append(x.copy())
+    return {"taus": taus, "chunk": chunk, "noise": noise, "path": path, "velocity": velocity,
+            "euler": np.stack(euler), "euler_steps": steps, "mean": mean, "std": std,
+            "euler_max_error": float(np.abs(euler[-1] - chunk).max())}

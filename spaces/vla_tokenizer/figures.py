@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from matplotlib.colors import SymLogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from . import compute
 
@@ -141,3 +142,131 @@ def _dimension_ticks(ax, names: list[str]) -> None:
 
 def _bounds_label(c: compute.Comparison) -> str:
     return "dataset bounds" if c.bounds == "dataset" else "per-chunk bounds"
+
+
+# ------------------------------------------------------------------------------------------
+#      Issue 23: the trade-off, three tokenizers on one chunk, the sequence, flow matching
+# ------------------------------------------------------------------------------------------
+
+VQ_COLOR = "#059669"
+METHOD_COLORS = {"bin": BIN_COLOR, "fast": FAST_COLOR, "vq": VQ_COLOR}
+
+
+def _color(method: str) -> str:
+    return METHOD_COLORS["bin" if method.startswith("bin") else method]
+
+
+def tradeoff_figure(rows: list[dict[str, Any]], n: int, bounds: str) -> Figure:
+    """Mean |error| (% of range) against tokens per chunk (left) and against bits per chunk (right)."""
+    fig = Figure(figsize=(11, 4.0), layout="constrained")
+    for ax, key, label in zip(fig.subplots(1, 2, sharey=True), ("tokens_per_chunk", "bits_per_chunk"),
+                              ("tokens per chunk", "bits per chunk (tokens x log2 vocabulary)"), strict=True):
+        for method, name in (("bin", "binning"), ("fast", "FAST"), ("vq", "VQ (residual levels)")):
+            group = [r for r in rows if _color(r["method"]) == METHOD_COLORS[method]]
+            x = [r[key] for r in group]
+            y = [100 * r["relative_mean_error"] for r in group]
+            ax.plot(x, y, "o-" if method != "bin" else "D", color=METHOD_COLORS[method], label=name)
+            for r, xi, yi in zip(group, x, y, strict=True):
+                tag = r["setting"].split(",")[0].replace(" bins", "").replace("scale ", "s").replace(" levels", "L")
+                ax.annotate(tag.replace(" level", "L"), (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(_two_and_five))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3, which="both")
+    fig.axes[0].set_ylabel("mean |error|, % of each dimension's range")
+    fig.axes[0].legend(fontsize=8)
+    fig.suptitle(f"error against length on {n} held-out 50x7 chunks (binning and FAST: {bounds} bounds; "
+                 "VQ: its training bounds)", fontsize=10)
+    return fig
+
+
+def _two_and_five(v: float, _: object) -> str:
+    """Minor log-axis labels at 2 and 5 times a power of ten only (20, 50, 200, ...)."""
+    return f"{v:g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in (2, 5) else ""
+
+
+def three_figure(out: dict[str, Any]) -> Figure:
+    """Original and the three decodings per dimension (the first 8)."""
+    x = out["actions"]
+    names = compute.dim_names(x.shape[1])
+    dims = min(x.shape[1], MAX_PLOT_DIMS)
+    cols = min(4, dims)
+    rows = int(np.ceil(dims / cols))
+    fig = Figure(figsize=(3.3 * cols, 2.2 * rows + 0.5), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    t = np.arange(x.shape[0])
+    for d, ax in enumerate(axes.flat):
+        if d >= dims:
+            ax.set_axis_off()
+            continue
+        ax.plot(t, x[:, d], color="black", lw=2.4, alpha=0.35, label="original")
+        ax.step(t, out["bins"].decoded[:, d], where="mid", color=BIN_COLOR, lw=1.0,
+                label=f"{out['bins'].n_bins} bins")
+        ax.plot(t, out["fast"].decoded[:, d], color=FAST_COLOR, lw=1.1, ls="--", label=f"FAST s{out['fast'].scale:g}")
+        if out["vq"] is not None:
+            ax.plot(t, out["vq"].decoded[:, d], color=VQ_COLOR, lw=1.1, ls="-.", label=f"VQ {out['vq'].levels}L")
+        ax.set_title(names[d], fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("original vs decoded: binning, FAST and VQ; x = step", fontsize=10)
+    return fig
+
+
+SEGMENT_COLORS = {"bos": "#6b7280", "image": "#0ea5e9", "prompt": "#a3a3a3", "state": "#f59e0b",
+                  "action": "#dc2626", "stop": "#374151"}
+
+
+def sequence_figure(rows: list[dict[str, Any]]) -> Figure:
+    """One horizontal bar per layout, split into its segments (token counts)."""
+    fig = Figure(figsize=(11, 0.6 * len(rows) + 1.4), layout="constrained")
+    ax = fig.subplots()
+    for i, r in enumerate(rows):
+        left = 0
+        for key, color in SEGMENT_COLORS.items():
+            width = r[key]
+            if not width:
+                continue
+            label = key if i == 0 or (key == "state" and r["layout"].startswith("pi0")) else None
+            ax.barh(i, width, left=left, color=color, edgecolor="white", linewidth=0.5, label=label)
+            if key in ("image", "action", "prompt") and width >= 0.05 * r["total"]:
+                ax.text(left + width / 2, i, str(width), ha="center", va="center", fontsize=7, color="white")
+            left += width
+        ax.text(left + 8, i, f"{r['total']}", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [r["layout"] for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("position in the sequence (tokens)")
+    ax.legend(fontsize=7, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    ax.set_title("what a VLA reads and writes: image patches, prompt, then actions", fontsize=10)
+    return fig
+
+
+def flow_figure(flow: dict[str, Any], names: list[str]) -> Figure:
+    """x_tau for each tau (every dimension, z-scored) and the target velocity chunk - noise (dimension x step)."""
+    taus = flow["taus"]
+    k = len(taus)
+    fig = Figure(figsize=(max(9.0, 2.1 * k), 5.4), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])
+    axes = top.subplots(1, k, sharey=True, squeeze=False)[0]
+    t = np.arange(flow["chunk"].shape[0])
+    colors = [f"C{d % 10}" for d in range(flow["chunk"].shape[1])]
+    for ax, tau, x in zip(axes, taus, flow["path"], strict=True):
+        for d in range(x.shape[1]):
+            ax.plot(t, x[:, d], color=colors[d], lw=0.9, label=names[d] if d < len(names) else None)
+        ax.set_title(f"τ = {tau:.2g}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("z-scored value")
+    top.legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="outside right center")
+    top.suptitle("x_τ = τ·chunk + (1 − τ)·noise: from noise (τ = 0) to the chunk (τ = 1); x = step", fontsize=9)
+    ax = bottom.subplots()
+    v = flow["velocity"].T  # (D, T)
+    vmax = max(1e-9, float(np.abs(v).max()))
+    im = ax.imshow(v, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    _dimension_ticks(ax, names)
+    ax.set_xlabel("step")
+    ax.set_title("target velocity u = dx_τ/dτ = chunk − noise (the same at every τ on this straight path)",
+                 fontsize=9)
+    bottom.colorbar(im, ax=ax, label="velocity (z-units per unit τ)")
+    return fig

@@ -178,3 +178,64 @@ def test_two_clients_compare_at_once(hub_url):
     for text, result in zip(chunks, results, strict=True):  # each gets the answer for its own chunk
         assert result["fast"]["tokens"] == _compare(clients[0], text, source=BOX)[7]["fast"]["tokens"]
     assert results[0]["fast"]["tokens"] != results[1]["fast"]["tokens"]
+
+
+# ------------------------------------------------------------------------------------------
+#        Issue 23: trade-off, three tokenizers, sequence layout, flow matching
+# ------------------------------------------------------------------------------------------
+
+def test_new_views_through_the_api(client):
+    table, _, numbers, files = client.predict(3, "chunk", api_name="/vla_tokenizer_tradeoff")
+    assert [r["method"] for r in numbers["rows"]][:3] == ["bin64", "bin256", "bin1024"]
+    assert len(table["data"]) == len(numbers["rows"]) and len(files) == 3
+    md, table, _, numbers, _ = client.predict(SMOOTH_JSON, 1024, 10.0, 2, api_name="/vla_tokenizer_three")
+    assert len(numbers["bin_tokens"]) == 350 and max(numbers["bin_tokens"]) < 1024
+    assert len(numbers["vq_tokens"]) == 70 and "1024 bins" in md
+    md, table, _, _ = client.predict(SMOOTH_JSON, 10.0, 224, 20, api_name="/vla_tokenizer_sequence")
+    assert table["data"][0][-2] == 1 + 256 + 20 + 7 + 1 and "(224 / 14)² = 16² = **256**" in md
+    md, _, numbers, _ = client.predict(SMOOTH_JSON, 0, 5, 10, api_name="/vla_tokenizer_flow")
+    assert numbers["taus"] == [0, 0.25, 0.5, 0.75, 1] and numbers["euler_max_error"] < 1e-9
+
+
+NEW_BAD = {
+    "tradeoff n zero": ("/vla_tokenizer_tradeoff", (0, "chunk"), "held-out chunks must be an integer from 1 to 200"),
+    "tradeoff n negative": ("/vla_tokenizer_tradeoff", (-5, "chunk"), "from 1 to 200"),
+    "tradeoff n nan": ("/vla_tokenizer_tradeoff", ("nan", "chunk"), "held-out chunks must be an integer"),
+    "tradeoff n fraction": ("/vla_tokenizer_tradeoff", (2.5, "chunk"), "held-out chunks must be an integer"),
+    "tradeoff n above cap": ("/vla_tokenizer_tradeoff", (201, "chunk"), "from 1 to 200"),
+    "tradeoff bounds": ("/vla_tokenizer_tradeoff", (3, "global"), "unknown bounds"),
+    "unknown bin count": ("/vla_tokenizer_three", (SMOOTH_JSON, 100, 10.0, 3), "bin count must be one of 64, 256, 1024"),
+    "bin count text": ("/vla_tokenizer_three", (SMOOTH_JSON, "many", 10.0, 3), "bin count must be one of"),
+    "bin count nan": ("/vla_tokenizer_three", (SMOOTH_JSON, "nan", 10.0, 3), "bin count must be one of"),
+    "bin count zero": ("/vla_tokenizer_three", (SMOOTH_JSON, 0, 10.0, 3), "bin count must be one of"),
+    "levels zero": ("/vla_tokenizer_three", (SMOOTH_JSON, 256, 10.0, 0), "VQ levels must be an integer from 1 to 3"),
+    "levels above cap": ("/vla_tokenizer_three", (SMOOTH_JSON, 256, 10.0, 4), "VQ levels"),
+    "levels fraction": ("/vla_tokenizer_three", (SMOOTH_JSON, 256, 10.0, 1.5), "VQ levels"),
+    "image size zero": ("/vla_tokenizer_sequence", (SMOOTH_JSON, 10.0, 0, 20), "image size"),
+    "image size not a multiple": ("/vla_tokenizer_sequence", (SMOOTH_JSON, 10.0, 225, 20), "multiple of the patch"),
+    "image size above cap": ("/vla_tokenizer_sequence", (SMOOTH_JSON, 10.0, 10_000, 20), "at most|to 896"),
+    "prompt negative": ("/vla_tokenizer_sequence", (SMOOTH_JSON, 10.0, 224, -1), "prompt tokens"),
+    "prompt nan": ("/vla_tokenizer_sequence", (SMOOTH_JSON, 10.0, 224, "nan"), "prompt tokens"),
+    "flow seed negative": ("/vla_tokenizer_flow", (SMOOTH_JSON, -1, 5, 10), "noise seed"),
+    "flow count one": ("/vla_tokenizer_flow", (SMOOTH_JSON, 0, 1, 10), "from 2 to 11"),
+    "flow count above cap": ("/vla_tokenizer_flow", (SMOOTH_JSON, 0, 12, 10), "from 2 to 11"),
+    "euler zero": ("/vla_tokenizer_flow", (SMOOTH_JSON, 0, 5, 0), "Euler steps"),
+    "euler nan": ("/vla_tokenizer_flow", (SMOOTH_JSON, 0, 5, "nan"), "Euler steps"),
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_BAD))
+def test_new_views_bad_input(client, name):
+    endpoint, args, message = NEW_BAD[name]
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name=endpoint)
+
+
+def test_new_views_keep_serving_after_bad_input(client):
+    for name in ("unknown bin count", "tradeoff n nan", "image size not a multiple", "euler zero"):
+        endpoint, args, _ = NEW_BAD[name]  # the parametrized test above made every bad call; these again, then good
+        with pytest.raises(AppError):
+            client.predict(*args, api_name=endpoint)
+    _good_encode(client)
+    md, _, numbers, _ = client.predict(SMOOTH_JSON, 1, 2, 1, api_name="/vla_tokenizer_flow")
+    assert numbers["taus"] == [0, 1] and "2 points on the path" in md
