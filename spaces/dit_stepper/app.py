@@ -20,18 +20,31 @@ from shared.ui import downloads, page, raw_values, sample_examples, user_errors,
 
 from .options import (
     DEFAULT_GUIDANCE,
+    DEFAULT_PATH_STEPS,
     DEFAULT_SCHEDULER,
     DEFAULT_STEPS,
+    DIT_PATCHES,
+    DIT_SIZES,
+    LATENT_CHANNELS,
+    LATENT_SIZE,
     MAX_GUIDANCE,
+    MAX_PATH_STEPS,
     MAX_SEED,
     MAX_STEPS,
+    PAPER_CONDITIONING,
+    PAPER_TABLE4,
     SCHEDULER_NAMES,
     TINY_MODEL,
     XL_MODEL,
+    check_dit_patch,
+    check_dit_size,
+    check_flow_steps,
     check_guidance,
+    check_path_steps,
     check_scheduler,
     check_seed,
     check_steps,
+    dit_name,
     tiny_facts,
 )
 
@@ -55,6 +68,10 @@ PAPERS = {
     "v": "[Salimans & Ho, 2022](https://arxiv.org/abs/2202.00512)",
     "x": "[Li & He, 2025](https://arxiv.org/abs/2511.13720)",
     "iddpm": "[Nichol & Dhariwal, 2021](https://arxiv.org/abs/2102.09672)",
+    "ldm": "[Rombach et al., 2022](https://arxiv.org/abs/2112.10752)",
+    "rf": "[Liu et al., 2023](https://arxiv.org/abs/2209.03003)",
+    "fm": "[Lipman et al., 2023](https://arxiv.org/abs/2210.02747)",
+    "sd3": "[Esser et al., 2024](https://arxiv.org/abs/2403.03206)",
 }
 GUIDANCE_HELP = "s = 0: unconditional, s = 1: conditional, s > 1: pushed further toward the class"
 # diffusers' beta_schedule names, as the page says them
@@ -398,6 +415,252 @@ def architecture(class_label, seed, model, progress=gr.Progress()):
     return grid, _tokens_figure(emb["tokens"].numpy(), p), embed_md, _adaln_figure(mod), table
 
 
+
+# --------------------------------------------------------------------------------------
+#              Issue 23: the DiT family, conditioning, U-Net against DiT, flow matching
+# --------------------------------------------------------------------------------------
+
+def _counting():
+    """compute.py for the meta-device counts: no model weights are read."""
+    from . import compute
+
+    return compute
+
+
+def _m(n: float) -> float:
+    return round(n / 1e6, 2)
+
+
+def _scaling_figure(details: list[dict]) -> Figure:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    colours = dict(zip(DIT_SIZES, ("tab:blue", "tab:orange", "tab:green", "tab:red"), strict=True))
+    for d in details:
+        c = colours[d["size"]]
+        left.scatter(d["paper_gflops"], d["gmacs_shared_embedders"], color=c)
+        left.annotate(d["model"][4:], (d["paper_gflops"], d["gmacs_shared_embedders"]), fontsize=7,
+                      xytext=(3, -8), textcoords="offset points")
+        right.scatter(d["gmacs_shared_embedders"], d["paper_fid50k"], color=c,
+                      label=f"DiT-{d['size']}" if d["patch"] == 2 else None)
+        right.annotate(f"/{d['patch']}", (d["gmacs_shared_embedders"], d["paper_fid50k"]), fontsize=7,
+                       xytext=(3, 3), textcoords="offset points")
+    lim = [0.25, 200]
+    left.plot(lim, lim, color="grey", ls=":", lw=1, label="counted = paper")
+    for ax in (left, right):
+        ax.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("paper's Gflops (Table 4; a multiply-add is one flop)")
+    left.set_ylabel("GMACs counted here (1 embedder)")
+    left.set_title("FlopCounterMode / 2 against the paper", fontsize=9)
+    left.legend(fontsize=7)
+    right.set_xlabel("counted GMACs per forward")
+    right.set_ylabel("paper's FID-50K (400K steps, no guidance)")
+    right.set_title("more compute, lower FID (cf. the paper's Fig. 8)", fontsize=9)
+    right.legend(fontsize=7)
+    return fig
+
+
+def _gap_markdown(g: dict) -> str:
+    return (
+        f"**Why diffusers' {g['model']} counts {_m(g['params_diffusers'])}M parameters, not the paper's "
+        f"{g['paper_params_m']}M.** In diffusers every block's `AdaLayerNormZero` owns a "
+        "`CombinedTimestepLabelEmbeddings` (`diffusers/models/normalization.py`): a timestep MLP "
+        f"(256 → d → d: {g['timestep_mlp_params']:,} parameters) and a class table ((1000 + 1 null) × d: "
+        f"{g['class_table_params']:,}), **{g['embedder_params_per_block']:,} per block**, in all "
+        f"{g['copies']} blocks. DiT keeps one, shared. The {g['extra_copies']} extra copies hold "
+        f"{g['extra_copies']} × {g['embedder_params_per_block']:,} = **{_m(g['extra_params'])}M**, and "
+        f"{_m(g['params_diffusers'])}M − {_m(g['extra_params'])}M = **{_m(g['params_one_embedder'])}M**, "
+        f"the paper's {g['paper_params_m']}M. The compute barely moves: the timestep MLP runs on one vector "
+        "per image (the 'one embedder' columns remove its extra runs)."
+    )
+
+
+@user_errors
+def dit_stepper_scaling(progress=gr.Progress()):
+    """The 12 DiTs counted on the meta device beside the paper's Table 4 (cached after the first call)."""
+    compute = _counting()
+    names = [(size, patch) for size in DIT_SIZES for patch in DIT_PATCHES]
+    for i, (size, patch) in enumerate(names):
+        progress(i / len(names), desc=f"counting {dit_name(size, patch)} on the meta device")
+        compute.dit_cost(size, patch)
+    result = compute.scaling_table()
+    details = result.pop("details")
+    result["paper_table4"] = {name: {"gflops": g, "params_m": p, "fid50k": f}
+                              for name, (g, p, f) in PAPER_TABLE4.items()}
+    table = [[d["model"], d["tokens"], _m(d["params"]), _m(d["params_shared_embedders"]), d["paper_params_m"],
+              round(d["gmacs"], 3), round(d["gmacs_shared_embedders"], 3), d["paper_gflops"],
+              round(d["gmacs_shared_embedders"] / d["paper_gflops"], 3), d["paper_fid50k"]] for d in details]
+    return result, table, _scaling_figure(details), _gap_markdown(result["embedder_gap"])
+
+
+SCALING_HEADERS = ["model", "tokens", "params (M)", "params, 1 embedder (M)", "paper params (M)", "GMACs",
+                   "GMACs, 1 embedder", "paper Gflops", "counted / paper", "paper FID"]
+CONDITIONING_HEADERS = ["block", "tokens", "block params (M)", "block GMACs", "model GMACs (est.)", "paper Gflops",
+                        "extra compute", "model params (M, est.)", "paper params (M)", "paper FID",
+                        "block's t/class embedder (M)"]
+UNET_HEADERS = ["model", "params (M)", "params, 1 embedder (M)", "GMACs", "layout"]
+
+
+@user_errors
+def dit_stepper_conditioning(size, patch, progress=gr.Progress()):
+    """adaLN-Zero, cross-attention and in-context blocks counted at DiT-{size}/{patch}'s width and tokens."""
+    size, patch = check_dit_size(size), check_dit_patch(patch)
+    progress(0, desc=f"counting three blocks at {dit_name(size, patch)}'s width")
+    r = _counting().conditioning_table(size, patch)
+    table = [[row["block"], row["sequence"], _m(row["params"]), round(row["macs"] / 1e9, 4),
+              round(row["model_gmacs"], 2), row["paper_gflops"], f"{row['overhead']:+.1%}", _m(row["model_params"]),
+              row["paper_params_m"], row["paper_fid50k"], _m(row["embedder_params"])] for row in r["rows"]]
+    by = {row["block"]: row for row in r["rows"]}
+    paper = (" The paper's columns are its DiT-XL/2 rows (Table 4); choose XL and patch 2 to see them."
+             if r["model"] != "DiT-XL/2" else
+             f" Against the paper's DiT-XL/2 (Table 4): cross-attention {PAPER_CONDITIONING['cross-attention'][0]} "
+             f"Gflops (its text: 'roughly a 15% overhead'), in-context {PAPER_CONDITIONING['in-context'][0]}, "
+             f"adaLN-Zero {PAPER_CONDITIONING['adaLN-Zero'][0]}; adaLN-Zero has the best FID at every stage "
+             "of training (Fig. 5).")
+    note = (
+        f"At {r['model']}: width d = {r['width']}, {r['heads']} heads, {r['tokens']} image tokens, {r['layers']} "
+        f"blocks. Cross-attention adds a second attention over the 2 condition tokens: "
+        f"**{by['cross-attention']['overhead']:+.1%}** compute for the whole model. In-context makes the sequence "
+        f"{by['in-context']['sequence']} tokens long: **{by['in-context']['overhead']:+.1%}**. adaLN-Zero's "
+        "Linear(d, 6d) runs once per image, not per token, so it adds parameters and almost no compute." + paper
+    )
+    return r, table, note
+
+
+@user_errors
+def dit_stepper_unet(size, progress=gr.Progress()):
+    """DiT-{size}/2 beside a diffusers UNet2DModel of about its size on the same 32x32x4 latent."""
+    size = check_dit_size(size)
+    progress(0, desc=f"sizing a U-Net to {dit_name(size, 2)} and counting both (meta device)")
+    r = _counting().unet_vs_dit(size)
+    d, u = r["dit"], r["unet"]
+    table = [[d["model"], _m(d["params"]), _m(d["params_shared_embedders"]), round(d["macs"] / 1e9, 2),
+              f"{d['layers']} blocks, width {d['width']}, {d['tokens']} tokens"],
+             [u["model"], _m(u["params"]), _m(u["params"]), round(u["macs"] / 1e9, 2),
+              "channels " + "/".join(map(str, u["channels"])) + " at " + "/".join(map(str, u["resolutions"])) + " px"]]
+    ratio = d["macs"] / u["macs"]
+    note = (
+        f"Both on the same {r['input']} latent at batch 1. With about the same parameters, {d['model']} spends "
+        f"**{ratio:.2f}×** the U-Net's multiply-accumulates: every one of its {d['layers']} blocks works on all "
+        f"{d['tokens']} tokens, while the U-Net ({PAPERS['ldm']}-style) halves the resolution at each level and "
+        "runs its widest layers on the smallest maps. The DiT paper finds that FID follows compute (Gflops) more "
+        f"than parameters ({PAPERS['dit']}: 'DiTs with higher Gflops … consistently have lower FID')."
+    )
+    return r, table, note
+
+
+def _flow_figure(pc) -> Figure:
+    from matplotlib.figure import Figure
+
+    c = pc.curves
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.plot(c["tau_vp"], c["a_vp"], color="tab:blue", label="DDPM/VP: √ᾱ (signal)")
+    left.plot(c["tau_vp"], c["b_vp"], color="tab:blue", ls="--", label="DDPM/VP: √(1−ᾱ) (noise)")
+    left.plot(c["tau_rf"], c["a_rf"], color="tab:red", label="flow: 1 − σ (signal)")
+    left.plot(c["tau_rf"], c["b_rf"], color="tab:red", ls="--", label="flow: σ (noise)")
+    left.set_xlabel("normalised time: t / (T − 1) for DDPM, σ for the flow")
+    left.set_title("x_τ = a(τ)·x₀ + b(τ)·ε", fontsize=9)
+    left.legend(fontsize=7)
+    (c1, r1, k1), (c2, r2, k2) = pc.pixels
+    x0, eps = pc.x0.double(), pc.noise.double()
+    for a, b, colour, name in ((c["a_vp"], c["b_vp"], "tab:blue", "DDPM/VP path"),
+                               (c["a_rf"], c["b_rf"], "tab:red", "rectified-flow path")):
+        right.plot(a * float(x0[c1, r1, k1]) + b * float(eps[c1, r1, k1]),
+                   a * float(x0[c2, r2, k2]) + b * float(eps[c2, r2, k2]), color=colour, label=name)
+    for states, colour in ((pc.vp_states, "tab:blue"), (pc.rf_states, "tab:red")):
+        right.scatter([float(s[c1, r1, k1]) for s in states], [float(s[c2, r2, k2]) for s in states],
+                      color=colour, s=12)
+    right.scatter([float(x0[c1, r1, k1])], [float(x0[c2, r2, k2])], marker="*", s=120, color="black", label="x₀")
+    right.scatter([float(eps[c1, r1, k1])], [float(eps[c2, r2, k2])], marker="x", s=60, color="black", label="ε")
+    right.set_xlabel(f"pixel (row {r1}, col {k1}), red channel")
+    right.set_ylabel(f"pixel (row {r2}, col {k2}), red channel")
+    right.set_title("two pixels along each path; dots: the schedulers' steps", fontsize=9)
+    right.legend(fontsize=7)
+    return fig
+
+
+@user_errors
+def dit_stepper_flow(class_label, steps, seed, progress=gr.Progress()):
+    """A real x₀ and one ε moved along the DDPM/VP path and the rectified-flow path, step by step."""
+    steps, seed = check_path_steps(steps), check_seed(seed)
+    compute = _compute(TINY_MODEL, progress)
+    transformer, parts = compute.load_model(TINY_MODEL)
+    cls = compute.class_index(class_label, parts.class_names)
+    size = transformer.config.sample_size
+    colour = list(COLORS)[seed % len(COLORS)]
+    image, _ = sample_image(parts.class_names[cls], colour, size, seed)  # a real render of the class
+    pc = compute.path_comparison(compute.image_to_tensor(image, size), steps, seed, parts.scheduler_config)
+    prediction = parts.scheduler_config.get("prediction_type")
+    vp = [(compute.picture(s, "image"), f"t={t}" if t >= 0 else "x₀") for s, t in
+          zip(pc.vp_states, pc.vp_state_timesteps, strict=True)]
+    rf = [(compute.picture(s, "image"), f"σ={sig:.3f}") for s, sig in zip(pc.rf_states, pc.flow_sigmas, strict=True)]
+    stats = {"class": parts.class_names[cls], "steps": steps, "seed": seed,
+             "ddim_timesteps": pc.ddim_timesteps, "ddim_alpha_bar": pc.ddim_alpha_bar,
+             "vp_state_timesteps": pc.vp_state_timesteps, "vp_state_alpha_bar": pc.vp_state_alpha_bar,
+             "flow_sigmas": pc.flow_sigmas, "flow_timesteps": pc.flow_timesteps,
+             "length_ratio_vp": pc.length_ratio_vp, "length_ratio_rf": pc.length_ratio_rf,
+             "final_error_rf": float((pc.rf_states[-1] - pc.x0).abs().max())}
+    note = (
+        f"One ε (seed {seed}) and one real {parts.class_names[cls]}. **DDPM/VP** ({PAPERS['ddpm']}; the tiny "
+        f"model's {_schedule_name(parts.scheduler_config)} schedule): x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε; "
+        "the squares of the two coefficients sum to 1, so the path bends: it is "
+        f"**{pc.length_ratio_vp:.3f}×** as long as the straight segment from ε to x₀. **Rectified flow** "
+        f"({PAPERS['rf']}; flow matching, {PAPERS['fm']}): x_σ = (1−σ)·x₀ + σ·ε, a straight line "
+        f"(ratio {pc.length_ratio_rf:.3f}) with a constant velocity dx/dσ = ε − x₀, so an Euler step with the "
+        "exact velocity never leaves it. The DDPM states sit at `DDIMScheduler`'s timesteps "
+        f"({', '.join(map(str, pc.ddim_timesteps[:3]))}…); the flow states are made by "
+        f"`FlowMatchEulerDiscreteScheduler.step` (σ = {', '.join(f'{s:.3f}' for s in pc.flow_sigmas[:3])}…, "
+        f"shift 1) fed the exact ε − x₀, and land on x₀ (max error {stats['final_error_rf']:.1e}). "
+        f"`{TINY_MODEL}` was trained on the DDPM path ({_parameterisation(prediction)}), not to predict a "
+        "velocity, so this page compares the paths rather "
+        f"than sampling it with a flow scheduler; SD3 trains on the straight path ({PAPERS['sd3']})."
+    )
+    return vp, rf, _flow_figure(pc), stats, note
+
+
+@user_errors
+def dit_stepper_flow_sample(class_label, steps, guidance_scale, seed, progress=gr.Progress()):
+    """The tiny model sampled by the rectified-flow Euler scheduler, beside DDIM and DPM-Solver++ from the
+    same noise and step count."""
+    steps, guidance, seed = check_flow_steps(steps), check_guidance(guidance_scale), check_seed(seed)
+    compute = _compute(TINY_MODEL, progress)
+    progress(0.1, desc=f"flow-matching Euler: {steps} steps")
+    fs = compute.flow_sample(class_label, steps, guidance, seed)
+    progress(0.5, desc="DDIM and DPM-Solver++ from the same noise")
+    ddim = compute.sample(class_label, steps, guidance, seed, "DDIM")
+    dpm = compute.sample(class_label, steps, guidance, seed, "DPM-Solver++")
+    flow_img = compute.picture(fs.final, "image")
+    every = max(1, steps // 10)
+    frames = [(compute.picture(x, "image"), f"σ={s:.3f}") for i, (x, s) in enumerate(zip(fs.states, fs.sigmas,
+                                                                                        strict=True))
+              if i % every == 0 or i == steps]
+
+    def gap(a, b) -> float:  # mean |difference| in [-1, 1] pixel units
+        return float(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)).mean() / 127.5)
+
+    stats = {"class": class_label, "steps": steps, "guidance": guidance, "seed": seed, "flow_sigmas": fs.sigmas,
+             "ddpm_timesteps_asked": fs.vp_timesteps, "mean_abs_flow_vs_ddim": gap(flow_img, ddim),
+             "mean_abs_flow_vs_dpm_solver": gap(flow_img, dpm), "mean_abs_ddim_vs_dpm_solver": gap(ddim, dpm)}
+    note = (
+        f"`{TINY_MODEL}` was trained on the DDPM path, so at each flow time σ the sampler asks it at the DDPM "
+        "point on the same ray: x_vp = (√ᾱ + √(1−ᾱ))·x_σ with √(1−ᾱ)/√ᾱ = σ/(1−σ) (DDPM timestep "
+        f"{fs.vp_timesteps[0]:.0f} for σ = {fs.sigmas[0]:.3f}, …, {fs.vp_timesteps[-1]:.0f} for σ = "
+        f"{fs.sigmas[-2]:.3f}). Its guided x̂₀ gives ε̂ = (x_vp − √ᾱ·x̂₀)/√(1−ᾱ) and the velocity v = ε̂ − x̂₀, and "
+        f"`FlowMatchEulerDiscreteScheduler.step` moves x_σ by (σ_next − σ)·v ({PAPERS['rf']}). All three samplers "
+        "start from the same noise and integrate the same probability-flow ODE in different coordinates; mean "
+        f"|difference| of the finished images: flow vs DPM-Solver++ {stats['mean_abs_flow_vs_dpm_solver']:.3f}, "
+        f"flow vs DDIM {stats['mean_abs_flow_vs_ddim']:.3f} (pixels in [-1, 1]). Where a trajectory sits near a "
+        "decision (which colour, which size), few steps can tip samplers to different images."
+    )
+    finals = [(flow_img, f"flow-matching Euler, {steps} steps"), (ddim, f"DDIM, {steps} steps"),
+              (dpm, f"DPM-Solver++, {steps} steps")]
+    return frames, finals, stats, note
+
+
+
 # --------------------------------------------------------------------------------------
 #                                   Page
 # --------------------------------------------------------------------------------------
@@ -497,6 +760,99 @@ def render(demo: gr.Blocks) -> None:
         cost = gr.Dataframe(label="parameters and multiply-accumulates per forward (batch 1)")
         arch_files = downloads()
 
+
+    with gr.Tab("DiT scaling"):
+        gr.Markdown(
+            f"The paper's 12 models ({PAPERS['dit']}, Tables 1 and 4): sizes S, B, L, XL (depth/width/heads "
+            + ", ".join(f"{k} {v[0]}/{v[1]}/{v[2]}" for k, v in DIT_SIZES.items())
+            + f") at patch 2, 4 and 8 on {LATENT_SIZE}×{LATENT_SIZE}×{LATENT_CHANNELS} latents (256 px images "
+            "through the SD VAE), 1000 classes. Each is a diffusers `DiTTransformer2DModel` built on the `meta` "
+            "device (no memory behind its weights); parameters are summed and one forward at batch 1 is counted "
+            "by `torch.utils.flop_counter.FlopCounterMode`. **GMACs = its FLOPs / 2.** The paper counts a "
+            "multiply-add as one flop (W. Peebles, github.com/facebookresearch/DiT issue 14), so its "
+            "'Gflops' are GMACs and stand beside ours; its FID-50K is after 400K training steps, without guidance. "
+            "Halving the patch quadruples the tokens and about the compute, and leaves the parameters almost "
+            "unchanged."
+        )
+        scaling_btn = gr.Button("Count the 12 DiTs", variant="primary")
+        scaling_table = gr.Dataframe(headers=SCALING_HEADERS, label="DiT scaling: counted here vs Peebles & Xie (2023), Table 4")
+        scaling_note = gr.Markdown()
+        scaling_plot = gr.Plot(label="counted GMACs vs the paper")
+        scaling_stats = gr.JSON(label="scaling stats (rows: model, patch, params, gmacs)", open=False, max_height=260)
+        scaling_files = downloads()
+
+    with gr.Tab("Conditioning"):
+        gr.Markdown(
+            f"Three ways to feed t and the class to a block ({PAPERS['dit']}, Sec. 3.2): **adaLN-Zero** "
+            "(LayerNorm's scale and shift, plus a gate, regressed from t + class; the gate starts at zero), "
+            "**cross-attention** (a second attention from the image tokens to the 2 tokens t and class) and "
+            "**in-context** (t and class appended as 2 extra tokens). Each is one diffusers `BasicTransformerBlock` "
+            "built on the meta device at the chosen DiT's width and token count and counted by FlopCounterMode; "
+            "'whole model' swaps all blocks of the counted DiT."
+        )
+        with gr.Row():
+            cond_size = gr.Dropdown(list(DIT_SIZES), value="XL", label="DiT size")
+            cond_patch = gr.Dropdown(list(DIT_PATCHES), value=2, label="patch size")
+            cond_btn = gr.Button("Count the three blocks", variant="primary")
+        cond_table = gr.Dataframe(headers=CONDITIONING_HEADERS, label="conditioning mechanisms: one block, and the whole model")
+        cond_note = gr.Markdown()
+        cond_stats = gr.JSON(label="conditioning stats", open=False, max_height=260)
+        cond_files = downloads()
+
+    with gr.Tab("U-Net vs DiT"):
+        gr.Markdown(
+            "DiT replaced the U-Net of latent diffusion. Here a class-conditional diffusers `UNet2DModel` "
+            f"({LATENT_SIZE}×{LATENT_SIZE}×{LATENT_CHANNELS} in, 4 levels of base×(1, 2, 3, 4) channels, "
+            "self-attention at 16, 8 and 4 px) is given the base width (a multiple of 32) that brings its "
+            "parameter count nearest the chosen DiT's at patch 2 (one shared embedder, as the paper counts), and both are "
+            "counted the same way on the same input."
+        )
+        with gr.Row():
+            unet_size = gr.Dropdown(list(DIT_SIZES), value="XL", label="DiT size (patch 2)")
+            unet_btn = gr.Button("Count both", variant="primary")
+        unet_table = gr.Dataframe(headers=UNET_HEADERS, label="U-Net against DiT on the same latent")
+        unet_note = gr.Markdown()
+        unet_stats = gr.JSON(label="U-Net vs DiT stats", open=False, max_height=260)
+        unet_files = downloads()
+
+    with gr.Tab("Flow matching"):
+        gr.Markdown(
+            f"Rectified flow ({PAPERS['rf']}) and flow matching ({PAPERS['fm']}) move data to noise on a straight "
+            "line, x_σ = (1−σ)·x₀ + σ·ε, instead of the DDPM/VP path x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε. Both paths "
+            "below start from the same noise and end at the same real render of the class; the step times are "
+            "read from diffusers' `DDIMScheduler` (the tiny model's DDPM config) and `FlowMatchEulerDiscreteScheduler`."
+        )
+        with gr.Row():
+            flow_class = gr.Dropdown(list(SHAPES), value="star", label="class (a real render)")
+            flow_steps = gr.Slider(1, MAX_PATH_STEPS, value=DEFAULT_PATH_STEPS, step=1,
+                                   label=f"scheduler steps (1–{MAX_PATH_STEPS})")
+            flow_seed = gr.Number(value=0, precision=None, step=1, label="noise seed", minimum=0, maximum=MAX_SEED)
+            flow_btn = gr.Button("Compare the paths", variant="primary")
+        vp_gallery = gr.Gallery(label="DDPM/VP path, DDIM steps", columns=11, height=170, format="png",
+                                object_fit="contain")
+        rf_gallery = gr.Gallery(label="rectified-flow path, flow-matching Euler steps", columns=11, height=170,
+                                format="png", object_fit="contain")
+        flow_plot = gr.Plot(label="the two paths")
+        flow_note = gr.Markdown()
+        flow_stats = gr.JSON(label="flow stats", open=False, max_height=260)
+        flow_files = downloads()
+        gr.Markdown(
+            "**A rectified-flow sampler on the tiny model.** diffusers' `FlowMatchEulerDiscreteScheduler` "
+            "drives the DDPM-trained model through the change of variables x_σ = x_vp/(√ᾱ + √(1−ᾱ)), "
+            "beside DDIM and DPM-Solver++ from the same noise (class, steps and seed from above)."
+        )
+        with gr.Row():
+            flow_guidance = gr.Slider(0, MAX_GUIDANCE, value=DEFAULT_GUIDANCE, step=0.5, label="guidance scale s",
+                                      info=GUIDANCE_HELP)
+            flow_sample_btn = gr.Button("Sample with the flow scheduler", variant="primary")
+        flow_frames = gr.Gallery(label="x_σ during the flow-matching Euler run", columns=11, height=170,
+                                 format="png", object_fit="contain")
+        flow_finals = gr.Gallery(label="the same noise, three samplers", columns=3, height=400, format="png",
+                                 object_fit="contain")
+        flow_sample_note = gr.Markdown()
+        flow_sample_stats = gr.JSON(label="flow sampler stats", open=False, max_height=260)
+        flow_sample_files = downloads()
+
     gr.Examples([["star", 25, 3.0, 0, "DDIM"], ["circle", 50, 1.0, 7, "DPM-Solver++"],
                  ["cross", 25, 5.0, 3, "Euler"], ["triangle", 100, 3.0, 1, "DDPM"]],
                 inputs=[class_label, steps, guidance, seed, scheduler])
@@ -527,6 +883,23 @@ def render(demo: gr.Blocks) -> None:
     arch_outs = [grid, tokens, embed_md, adaln_plot, cost]
     raw_values(arch_btn.click, with_downloads(architecture, arch_outs), [class_label, seed, model_state],
                arch_outs + [arch_files], api_name=f"{SLUG}_architecture")
+
+    scaling_outs = [scaling_stats, scaling_table, scaling_plot, scaling_note]
+    raw_values(scaling_btn.click, with_downloads(dit_stepper_scaling, scaling_outs), [],
+               scaling_outs + [scaling_files], api_name=f"{SLUG}_scaling")
+    cond_outs = [cond_stats, cond_table, cond_note]
+    raw_values(cond_btn.click, with_downloads(dit_stepper_conditioning, cond_outs), [cond_size, cond_patch],
+               cond_outs + [cond_files], api_name=f"{SLUG}_conditioning")
+    unet_outs = [unet_stats, unet_table, unet_note]
+    raw_values(unet_btn.click, with_downloads(dit_stepper_unet, unet_outs), [unet_size],
+               unet_outs + [unet_files], api_name=f"{SLUG}_unet")
+    flow_outs = [vp_gallery, rf_gallery, flow_plot, flow_stats, flow_note]
+    raw_values(flow_btn.click, with_downloads(dit_stepper_flow, flow_outs), [flow_class, flow_steps, flow_seed],
+               flow_outs + [flow_files], api_name=f"{SLUG}_flow")
+    flow_sample_outs = [flow_frames, flow_finals, flow_sample_stats, flow_sample_note]
+    raw_values(flow_sample_btn.click, with_downloads(dit_stepper_flow_sample, flow_sample_outs),
+               [flow_class, flow_steps, flow_guidance, flow_seed], flow_sample_outs + [flow_sample_files],
+               api_name=f"{SLUG}_flow_sample")
 
 
 def build() -> gr.Blocks:

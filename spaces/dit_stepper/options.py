@@ -76,3 +76,55 @@ def tiny_facts() -> dict:
         "train_timesteps": sched.get("num_train_timesteps", 1000),
         "metrics": shipped_metrics(TINY_MODEL) or {},
     }
+
+
+# --------------------------------------------------------------------------------------
+#                 The DiT family, conditioning, U-Net and flow matching (issue 23)
+# --------------------------------------------------------------------------------------
+
+# Peebles & Xie (2023), Table 1: depth N, width d, heads per configuration (patch p is the suffix)
+DIT_SIZES: dict[str, tuple[int, int, int]] = {"S": (12, 384, 6), "B": (12, 768, 12), "L": (24, 1024, 16),
+                                              "XL": (28, 1152, 16)}
+DIT_PATCHES: tuple[int, ...] = (2, 4, 8)
+LATENT_SIZE, LATENT_CHANNELS, IMAGENET_CLASSES = 32, 4, 1000  # 256 px images through the SD VAE (f = 8)
+
+# Peebles & Xie (2023), Table 4 (ImageNet 256x256, 400K steps, no guidance): Gflops (the paper counts a
+# multiply-add as one flop, so these are GMACs), parameters in millions, FID-50K. Checked against three
+# public transcriptions of the table and the authors' answers in github.com/facebookresearch/DiT issues
+# 14 (flops = MACs), 47 and 72 (XL/4 29.05).
+PAPER_TABLE4: dict[str, tuple[float, int, float]] = {
+    "DiT-S/8": (0.36, 33, 153.60), "DiT-S/4": (1.41, 33, 100.41), "DiT-S/2": (6.06, 33, 68.40),
+    "DiT-B/8": (1.42, 131, 122.74), "DiT-B/4": (5.56, 130, 68.38), "DiT-B/2": (23.01, 130, 43.47),
+    "DiT-L/8": (5.01, 459, 118.87), "DiT-L/4": (19.70, 458, 45.64), "DiT-L/2": (80.71, 458, 23.33),
+    "DiT-XL/8": (7.39, 676, 106.41), "DiT-XL/4": (29.05, 675, 43.01), "DiT-XL/2": (118.64, 675, 19.47),
+}
+# The same table's conditioning rows, all DiT-XL/2 (Sec. 3.2, Fig. 5): Gflops, parameters (M), FID-50K
+PAPER_CONDITIONING: dict[str, tuple[float, int, float]] = {
+    "in-context": (119.37, 449, 35.24), "cross-attention": (137.62, 598, 26.14),
+    "adaLN": (118.56, 600, 25.21), "adaLN-Zero": (118.64, 675, 19.47),
+}
+CONDITIONING_BLOCKS: tuple[str, ...] = ("adaLN-Zero", "cross-attention", "in-context")
+
+MAX_PATH_STEPS = 50
+DEFAULT_PATH_STEPS = 10
+
+
+def dit_name(size: str, patch: int) -> str:
+    return f"DiT-{size}/{patch}"
+
+
+def check_dit_size(size) -> str:
+    return validate.choice(size, "DiT size", tuple(DIT_SIZES))
+
+
+def check_dit_patch(patch) -> int:
+    return validate.choice(validate.integer(patch, "patch size", min(DIT_PATCHES), max(DIT_PATCHES)),
+                           "patch size", DIT_PATCHES)
+
+
+def check_path_steps(steps) -> int:
+    return validate.integer(steps, "path steps", 1, MAX_PATH_STEPS)
+
+
+def check_flow_steps(steps) -> int:
+    return validate.integer(steps, "flow steps", 1, MAX_PATH_STEPS)

@@ -120,3 +120,66 @@ def test_architecture_downloads_read_back_to_what_is_shown(space_client):
     assert list(table.columns) == cost["headers"]
     assert len(table) == len(cost["data"]) == 2
     assert table.values.tolist() == [[str(v) for v in row] for row in cost["data"]]
+
+
+# --------------------------------------------------------------------------------------
+#            Issue 23: scaling, conditioning, U-Net against DiT, flow matching
+# --------------------------------------------------------------------------------------
+
+def test_scaling_endpoint_rows_and_downloads(client):
+    """dit_stepper_scaling(): rows of {model, patch, params, gmacs} for S, B, L, XL x 2, 4, 8, equal to the
+    compute function's; the table as CSV, the plot as PNG and the stats as JSON."""
+    from spaces.dit_stepper import compute
+
+    stats, table, plot, note, files = client.predict(api_name="/dit_stepper_scaling")
+    assert stats["rows"] == compute.scaling_table()["rows"]
+    assert [r["model"] for r in stats["rows"]][-3:] == ["DiT-XL/2", "DiT-XL/4", "DiT-XL/8"]
+    assert len(table["data"]) == 12 and "675" in note and "749.83M" in note
+    assert sorted(Path(f).suffix for f in files) == [".csv", ".json", ".png"]
+    csv = pd.read_csv(next(f for f in files if f.endswith(".csv")))
+    assert list(csv.columns) == table["headers"] and len(csv) == 12
+
+
+@pytest.mark.parametrize("endpoint, args, match", [
+    ("/dit_stepper_conditioning", ("XXL", 2), "unknown DiT size 'XXL'"),
+    ("/dit_stepper_conditioning", ("XL", 3), "unknown patch size 3"),
+    ("/dit_stepper_conditioning", ("XL", 0), "patch size must be an integer from 2 to 8, got 0"),
+    ("/dit_stepper_conditioning", ("XL", -4), "patch size must be an integer from 2 to 8, got -4"),
+    ("/dit_stepper_conditioning", ("XL", "nan"), "patch size must be an integer from 2 to 8, got 'nan'"),
+    ("/dit_stepper_conditioning", ("XL", 2.5), "patch size must be an integer from 2 to 8, got 2.5"),
+    ("/dit_stepper_conditioning", ("XL", 16), "patch size must be an integer from 2 to 8, got 16"),
+    ("/dit_stepper_unet", ("huge",), "unknown DiT size 'huge'"),
+    ("/dit_stepper_flow", ("star", 0, 0), "path steps must be an integer from 1 to 50, got 0"),
+    ("/dit_stepper_flow", ("star", -2, 0), "path steps must be an integer from 1 to 50, got -2"),
+    ("/dit_stepper_flow", ("star", "nan", 0), "path steps must be an integer from 1 to 50, got 'nan'"),
+    ("/dit_stepper_flow", ("star", 2.5, 0), "path steps must be an integer from 1 to 50, got 2.5"),
+    ("/dit_stepper_flow", ("star", 51, 0), "path steps must be an integer from 1 to 50, got 51"),
+    ("/dit_stepper_flow", ("star", 5, -1), "seed must be an integer from 0 to"),
+    ("/dit_stepper_flow", ("star", 5, "nan"), "seed must be an integer from 0 to"),
+    ("/dit_stepper_flow", ("star", 5, 2.5), "seed must be an integer from 0 to"),
+    ("/dit_stepper_flow", ("star", 5, 2**31), "seed must be an integer from 0 to"),
+    ("/dit_stepper_flow", ("hexagon", 5, 0), "unknown class 'hexagon'"),
+    ("/dit_stepper_flow_sample", ("star", 0, 3.0, 0), "flow steps must be an integer from 1 to 50, got 0"),
+    ("/dit_stepper_flow_sample", ("star", 60, 3.0, 0), "flow steps must be an integer from 1 to 50, got 60"),
+    ("/dit_stepper_flow_sample", ("star", 4, "nan", 0), "guidance scale must be a finite number from 0 to 20, got nan"),
+    ("/dit_stepper_flow_sample", ("star", 4, 3.0, 2.5), "seed must be an integer from 0 to"),
+    ("/dit_stepper_flow_sample", ("square-ish", 4, 3.0, 0), "unknown class 'square-ish'"),
+])
+def test_new_bad_inputs_then_the_server_keeps_serving(space_client, endpoint, args, match):
+    c = space_client("dit_stepper")
+    with pytest.raises(AppError, match=match):
+        c.predict(*args, api_name=endpoint)
+    stats, table, note, files = c.predict("S", 8, api_name="/dit_stepper_conditioning")  # cached after the first
+    assert [r["block"] for r in stats["rows"]] == ["adaLN-Zero", "cross-attention", "in-context"]
+
+
+def test_flow_and_unet_endpoints(space_client):
+    c = space_client("dit_stepper")
+    vp, rf, plot, stats, note, files = c.predict("circle", 4, 1, api_name="/dit_stepper_flow")
+    assert len(vp) == len(rf) == 5 and stats["length_ratio_rf"] == pytest.approx(1.0)
+    assert stats["length_ratio_vp"] > 1 and sorted(Path(f).suffix for f in files) == [".json", ".png"]
+    frames, finals, stats, note, files = c.predict("cross", 2, 3.0, 4, api_name="/dit_stepper_flow_sample")
+    assert [f["caption"] for f in finals] == ["flow-matching Euler, 2 steps", "DDIM, 2 steps", "DPM-Solver++, 2 steps"]
+    assert stats["flow_sigmas"][-1] == 0 and len(frames) == 3
+    stats, table, note, files = c.predict("S", api_name="/dit_stepper_unet")
+    assert stats["unet"]["base"] == 64 and len(table["data"]) == 2
