@@ -6,6 +6,9 @@ warm-up and blocked timing, same thread count) and reports our median / Timer me
 are measured seconds apart on a shared CPU, so they are compared with a stated tolerance, not
 asserted.
 
+Issue 23 adds the int4 and CUDA rows (through ``compute.VARIANTS``), latency against resolution, efficient
+architectures beside ViT-B/16, the 30 Hz control-rate verdict and memory by precision (``issue23()``).
+
 Run: ``.venv/bin/python -m bench.quant_latency`` (prints JSON), or via ``bench/__main__.py``.
 """
 
@@ -17,7 +20,7 @@ import time
 import torch
 import torch.utils.benchmark as benchmark
 
-from spaces.quant_latency import compute, subjects
+from spaces.quant_latency import compute, options, subjects
 
 # (model, batch size, timed runs, variants cross-checked with torch.utils.benchmark)
 CASES = (
@@ -48,6 +51,39 @@ def cross_check(model: str, variant: str, batch_size: int, threads: int, our_med
             "ratio": round(ratio, 3), "within_tolerance": abs(ratio - 1) <= TOLERANCE}
 
 
+def _rounded(d: dict, keys: tuple[str, ...]) -> dict:
+    return {k: (round(d[k], 4) if isinstance(d[k], float) else d[k]) for k in keys if k in d}
+
+
+def issue23() -> dict:
+    """The views issue 23 added: latency against resolution (ratio to the model's native side), efficient
+    architectures (ratio to ViT-B/16, timed in the same run), the control-rate verdict at 30 Hz, and
+    memory by precision (counts, no timing). Medians of several runs, batch 1."""
+    out: dict = {}
+    sweeps = {}
+    for model, largest, sizes, runs in (("vit-tiny-shapes", 256, 4, 10), (compute.VIT_B16_RANDOM, 448, 4, 3)):
+        result = compute.resolution_sweep(model, largest, sizes, runs)
+        sweeps[model] = {"baseline_side": result["baseline_side"], "runs": runs,
+                         "rows": [_rounded(r, ("side", "tokens", "macs", "median_ms", "iqr_ms", "latency_ratio",
+                                               "ms_per_gmac")) for r in result["rows"]]}
+    out["resolution_sweep"] = sweeps
+    archs = compute.architectures(list(options.ARCHITECTURES), 224, 10)
+    base = next(r for r in archs["rows"] if r["architecture"] == "ViT-B/16")["median_ms"]
+    out["architectures_224px"] = [{**_rounded(r, ("architecture", "params", "macs", "median_ms", "iqr_ms")),
+                                   "latency_vs_vit_b16": round(r["median_ms"] / base, 3)} for r in archs["rows"]]
+    control = []
+    for model, variant in (("vit-tiny-shapes", "fp32"), ("vit-tiny-shapes", "int8_dynamic"),
+                           ("vit-tiny-shapes", "int4_weight_intx"), ("vit-tiny-shapes", "cuda_fp16"),
+                           (compute.VIT_B16_RANDOM, "fp32"), (compute.VIT_B16_RANDOM, "int8_dynamic")):
+        r = compute.control_rate(model, variant, 30, 10)
+        control.append(_rounded(r, ("model", "variant", "available", "reason", "budget_ms", "median_ms", "q3_ms",
+                                    "meets", "meets_q3", "max_rate_hz")))
+    out["control_rate_30hz"] = control
+    memory = compute.memory_table(24)
+    out["memory_24gb"] = [_rounded(r, ("model", "params", "precision", "weights_gb", "fits")) for r in memory["rows"]]
+    return out
+
+
 def run() -> dict:
     started = time.perf_counter()
     threads = compute.DEFAULT_THREADS  # see options.DEFAULT_THREADS: steadiest on a shared CPU
@@ -73,6 +109,7 @@ def run() -> dict:
         out["models"][model] = {"batch_size": batch_size, "runs": runs, "variants": table,
                                 "latency_ratio_vs_fp32": ratios, "timer_cross_check": checks,
                                 "seconds": round(time.perf_counter() - t0, 1)}
+    out["issue23"] = issue23()
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out
 

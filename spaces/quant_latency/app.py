@@ -50,6 +50,145 @@ def measure(model: str, variants: list[str], batch_size: int, runs: int, threads
             views.accuracy_figure(rows), hardware.hardware_markdown(hw))
 
 
+# --------------------------------------------------------------------------------------
+#   Issue 23: memory by precision, latency against resolution, efficient architectures, control rate.
+#   Each handler validates through options before importing torch (a bad input fails fast).
+# --------------------------------------------------------------------------------------
+
+@user_errors
+def memory(gpu_gb: float, precisions: list[str], progress: gr.Progress = gr.Progress()):
+    """Weights of ViT-B/L/H and LLaVA-1.5-7B per precision, and whether they fit on ``gpu_gb`` GB."""
+    options.check_gpu_gb(gpu_gb)
+    options.check_precisions(precisions)
+    progress(0.0, desc="counting parameters on the meta device")
+    from . import compute
+
+    result = compute.memory_table(gpu_gb, precisions)
+    return result, views.memory_rows(result), views.memory_summary(result), views.memory_figure(result)
+
+
+def _progress(progress: gr.Progress):
+    return lambda fraction, message: progress(fraction, desc=message)
+
+
+@user_errors
+def resolution(model: str, largest_side: int, sizes: int, runs: int, progress: gr.Progress = gr.Progress()):
+    """fp32 latency of one ViT at several input sides (interpolated position embeddings)."""
+    options.check_sweep(model, largest_side, sizes, runs)
+    progress(0.0, desc="loading PyTorch")
+    from . import compute
+
+    result = compute.resolution_sweep(model, largest_side, sizes, runs, progress=_progress(progress))
+    return result, views.sweep_rows(result), views.sweep_figure(result)
+
+
+@user_errors
+def efficient(names: list[str], side: int, runs: int, progress: gr.Progress = gr.Progress()):
+    """Params, MACs and batch-1 latency of ViTs and MobileViTs at the same input side."""
+    options.check_architectures(names, side, runs)
+    progress(0.0, desc="loading PyTorch")
+    from . import compute
+
+    result = compute.architectures(names, side, runs, progress=_progress(progress))
+    return result, views.arch_rows(result), views.arch_figure(result)
+
+
+@user_errors
+def control(model: str, variant: str, hz: float, runs: int, progress: gr.Progress = gr.Progress()):
+    """Does the chosen variant's median latency (batch 1) fit in the 1000 / hz ms budget?"""
+    options.check_control(model, variant, hz, runs)
+    progress(0.0, desc="loading PyTorch")
+    from . import compute
+
+    result = compute.control_rate(model, variant, hz, runs, progress=_progress(progress))
+    return result, views.control_markdown(result)
+
+
+def _memory_tab() -> None:
+    gr.Markdown(text.MEMORY_HELP)
+    with gr.Row():
+        gpu_gb = gr.Number(value=options.DEFAULT_GPU_GB, label="GPU memory (GB = 10^9 bytes)",
+                           info=f"greater than 0, at most {options.MAX_GPU_GB:g}")
+        precisions = gr.CheckboxGroup(list(options.BYTES_PER_VALUE), value=list(options.BYTES_PER_VALUE),
+                                      label="precisions")
+        go = gr.Button("Compute memory", variant="primary")
+    verdict = gr.Markdown()
+    table = gr.Dataframe(headers=views.MEMORY_COLUMNS, label="memory by precision (weights only)", wrap=True)
+    plot = gr.Plot(label="weights by precision", show_label=False)
+    files = downloads()
+    with gr.Accordion("Raw result (JSON)", open=False):
+        raw = gr.JSON(label="memory")
+    outputs = [raw, table, verdict, plot]
+    raw_values(go.click, with_downloads(memory, outputs), [gpu_gb, precisions], outputs + [files],
+               api_name=f"{SLUG}_memory", show_progress_on=[table])
+
+
+def _sweep_tab() -> None:
+    gr.Markdown(text.SWEEP_HELP)
+    labels = {options.VIT_B16_RANDOM: options.VIT_B16_RANDOM_LABEL}
+    with gr.Row():
+        model = gr.Dropdown([(labels.get(n, n), n) for n in options.SWEEP_MODELS], value=options.SWEEP_MODELS[0],
+                            label="model")
+        largest = gr.Slider(16, options.MAX_SIDE, value=options.DEFAULT_LARGEST_SIDE, step=8, label="largest side (px)",
+                            info=f"a multiple of the patch size (8 tiny, 16 ViT-B), at most {options.MAX_SIDE}")
+        sizes = gr.Slider(options.MIN_SIZES, options.MAX_SIZES, value=options.DEFAULT_SIZES, step=1,
+                          label="resolutions", info=f"{options.MIN_SIZES}-{options.MAX_SIZES}, evenly spaced")
+        runs = gr.Slider(1, options.MAX_SWEEP_RUNS, value=options.DEFAULT_SWEEP_RUNS, step=1,
+                         label="timed runs per side", info=f"1-{options.MAX_SWEEP_RUNS}")
+        go = gr.Button("Sweep resolutions", variant="primary")
+    table = gr.Dataframe(headers=views.SWEEP_COLUMNS, label="latency by input resolution", wrap=True)
+    plot = gr.Plot(label="latency against resolution", show_label=False)
+    files = downloads()
+    with gr.Accordion("Raw result (JSON)", open=False):
+        raw = gr.JSON(label="resolution sweep")
+    outputs = [raw, table, plot]
+    raw_values(go.click, with_downloads(resolution, outputs), [model, largest, sizes, runs], outputs + [files],
+               api_name=f"{SLUG}_resolution", concurrency_limit=1, concurrency_id="measure",
+               show_progress_on=[table])
+
+
+def _arch_tab() -> None:
+    gr.Markdown(text.ARCH_HELP)
+    with gr.Row():
+        names = gr.CheckboxGroup(list(options.ARCHITECTURES), value=list(options.DEFAULT_ARCHITECTURES),
+                                 label="architectures (random weights)")
+        side = gr.Slider(options.MIN_ARCH_SIDE, options.MAX_ARCH_SIDE, value=options.DEFAULT_ARCH_SIDE,
+                         step=options.ARCH_SIDE_MULTIPLE, label="image side (px)",
+                         info=f"a multiple of 32, {options.MIN_ARCH_SIDE}-{options.MAX_ARCH_SIDE}")
+        runs = gr.Slider(1, options.MAX_ARCH_RUNS, value=options.DEFAULT_ARCH_RUNS, step=1, label="timed runs",
+                         info=f"1-{options.MAX_ARCH_RUNS}")
+        go = gr.Button("Time architectures", variant="primary")
+    table = gr.Dataframe(headers=views.ARCH_COLUMNS, label="architectures at the same input", wrap=True)
+    plot = gr.Plot(label="latency against MACs", show_label=False)
+    files = downloads()
+    with gr.Accordion("Raw result (JSON)", open=False):
+        raw = gr.JSON(label="architectures")
+    outputs = [raw, table, plot]
+    raw_values(go.click, with_downloads(efficient, outputs), [names, side, runs], outputs + [files],
+               api_name=f"{SLUG}_architectures", concurrency_limit=1, concurrency_id="measure",
+               show_progress_on=[table])
+
+
+def _control_tab(choices: list[tuple[str, str]]) -> None:
+    gr.Markdown(text.CONTROL_HELP)
+    with gr.Row():
+        model = gr.Dropdown(choices, value=choices[0][1], label="model")
+        variant = gr.Dropdown(list(options.VARIANTS), value=options.DEFAULT_CONTROL_VARIANT, label="variant")
+        hz = gr.Number(value=options.DEFAULT_HZ, label="control rate (Hz)",
+                       info=f"greater than 0, at most {options.MAX_HZ:g}")
+        runs = gr.Slider(1, options.MAX_RUNS, value=options.DEFAULT_RUNS, step=1, label="timed runs",
+                         info=f"1-{options.MAX_RUNS}")
+        go = gr.Button("Check the control rate", variant="primary")
+    verdict = gr.Markdown()
+    files = downloads()
+    with gr.Accordion("Raw result (JSON)", open=False):
+        raw = gr.JSON(label="control rate")
+    outputs = [raw, verdict]
+    raw_values(go.click, with_downloads(control, outputs), [model, variant, hz, runs], outputs + [files],
+               api_name=f"{SLUG}_control_rate", concurrency_limit=1, concurrency_id="measure",
+               show_progress_on=[verdict])
+
+
 def _controls(choices: list[tuple[str, str]]):
     with gr.Row():
         with gr.Column(scale=2):
@@ -90,8 +229,18 @@ def render(demo: gr.Blocks) -> None:
     files = downloads()
     with gr.Accordion("Raw result (JSON, as the API returns it)", open=False):
         result = gr.JSON(label="result")
-    gr.Markdown(sources.markdown())
     gr.Examples(options.examples([name for _, name in choices]), inputs=inputs, label="try")
+    gr.Markdown(text.NEW_VARIANTS_HELP)
+    with gr.Tabs():
+        with gr.Tab("Memory by precision"):
+            _memory_tab()
+        with gr.Tab("Latency vs resolution"):
+            _sweep_tab()
+        with gr.Tab("Efficient architecture"):
+            _arch_tab()
+        with gr.Tab("Meets the control rate?"):
+            _control_tab(choices)
+    gr.Markdown(sources.markdown())
 
     outputs = [result, result_table, ratios, latency_plot, accuracy_plot, machine]
     raw_values(go.click, with_downloads(measure, outputs), inputs, outputs + [files],

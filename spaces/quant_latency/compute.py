@@ -38,6 +38,8 @@ import torch
 # mount are two UI apps with two queues, so a queue's concurrency limit alone would not stop them overlapping.
 from shared.timing import MEASURE_LOCK, acquire_measure_lock
 
+# Issue 23: memory by precision, latency against resolution, efficient architectures, control rate.
+from .memory import memory_table, parameter_count  # noqa: E402
 from .options import (
     CONTRACT_VARIANTS,
     DEFAULT_THREADS,
@@ -56,6 +58,14 @@ from .options import (
 )
 from .runners import Runner, VariantUnavailable
 from .subjects import ModelUnderTest, held_out_images, load_model, random_vit_b16
+from .sweeps import (  # noqa: E402
+    architectures,
+    control_rate,
+    control_verdict,
+    count_macs,
+    resolution_sweep,
+    resolutions,
+)
 from .timing import Progress, logits_on, max_abs_logit_diff, measure, quality, throttled, top1_agreement
 from .variants import prepare
 
@@ -65,6 +75,8 @@ __all__ = [
     "ModelUnderTest", "Runner", "VariantUnavailable", "check_model", "check_variants", "compare",
     "held_out_images", "load_model", "logits_on", "max_abs_logit_diff", "prepare", "random_vit_b16",
     "top1_agreement", "unavailable_row",
+    "architectures", "control_rate", "control_verdict", "count_macs", "memory_table", "parameter_count",
+    "resolution_sweep", "resolutions",
 ]
 
 _EMPTY = ("backend", "median_ms", "iqr_ms", "q1_ms", "q3_ms", "throughput_ips", "size_mb", "accuracy",

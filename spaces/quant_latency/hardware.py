@@ -39,10 +39,11 @@ def int8_expectation(isa: dict[str, bool]) -> str:
 def hardware_markdown(hw: dict[str, Any]) -> str:
     """The "This machine" panel from ``shared.device.describe_hardware()``'s dict."""
     flags = ", ".join(f"{name} **{'yes' if has else 'no'}**" for name, has in hw["isa"].items())
-    gpu = f"{hw['gpu']['name']} ({hw['gpu']['memory_gib']} GiB), not used here" if hw["gpu"] else "none"
+    gpu = (f"{hw['gpu']['name']} ({hw['gpu']['memory_gib']} GiB), used by the cuda_fp16 and cuda_bf16 rows only"
+           if hw["gpu"] else "none (the cuda_fp16 and cuda_bf16 rows are skipped, with the reason)")
     return (
         f"**CPU:** {hw['cpu']} ({hw['machine']}), {hw['logical_cpus']} logical CPUs, torch threads "
         f"{hw['torch_threads']}, torch {hw['torch']}  \n**ISA:** {flags}  \n**GPU:** {gpu}\n\n"
-        f"**What to expect:** {int8_expectation(hw['isa'])} All variants here run on the CPU; published "
-        "speed-ups, and what they were measured on, are listed below the results."
+        f"**What to expect:** {int8_expectation(hw['isa'])} Every variant but the cuda_ ones runs on the CPU; "
+        "published speed-ups, and what they were measured on, are listed below the results."
     )

@@ -42,8 +42,12 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 def stored_dtype(weight: torch.Tensor) -> str:
     """The dtype a weight's numbers are kept in: torchao's Int8Tensor keeps int8 ``qdata`` (and scales)
-    behind a float32 dtype; a torch.ao quantized tensor (qint8) keeps int8 integers."""
+    behind a float32 dtype; a torch.ao quantized tensor (qint8) keeps int8 integers; torchao's
+    IntxUnpackedToInt8Tensor keeps int4 values in int8 ``qdata`` ("int4 (in int8 bytes)")."""
     if hasattr(weight, "qdata"):
+        target = getattr(weight, "target_dtype", None)  # torchao intx: int4 values kept in int8 bytes
+        if isinstance(target, torch.dtype) and target != weight.qdata.dtype:
+            return f"{_dtype_name(target)} (in {_dtype_name(weight.qdata.dtype)} bytes)"
         return _dtype_name(weight.qdata.dtype)
     if weight.is_quantized:
         return _dtype_name(weight.int_repr().dtype)

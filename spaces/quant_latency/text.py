@@ -52,3 +52,42 @@ RESULTS_HELP = ("**Results:** speed-up is fp32 median / variant median. *Linear 
                 "Agreement and max |Δlogit| compare each variant's logits with fp32 on the same held-out "
                 "images; accuracy is against the true shape labels.")
 HARDWARE_PENDING = "Reading this machine's CPU and ISA flags..."
+
+
+# Issue 23's views.
+NEW_VARIANTS_HELP = (
+    "**int4 and GPU rows.** `int4_weight_only` is torchao's `Int4WeightOnlyConfig` (packed int4 weights, groups of "
+    "128); where its kernels are missing the row shows the exception torchao raised. `int4_weight_intx` and "
+    "`int8_act_int4_weight` use torchao's int4 \"intx\" configs, which run on a CPU: int4 values (-8..7) with one "
+    "scale per 32 weights, kept one per int8 byte (so the size is int8's, the rounding int4's). `cuda_fp16` and "
+    "`cuda_bf16` run the model on the GPU when `torch.cuda.is_available()`; otherwise their rows are skipped with "
+    "the reason. Tick them above (or use the last example) and press Measure.")
+MEMORY_HELP = (
+    "**Memory by precision.** *params* is counted on the model built from its `transformers` config on the "
+    "`meta` device (shapes only, nothing downloaded): ViT-B/16, ViT-L/16 and ViT-H/14 with the sizes of "
+    "Dosovitskiy et al. (2021), Table 1, whose parameter counts stand beside ours, and LLaVA-1.5-7B as "
+    "`transformers.LlavaConfig()`'s defaults (\"a llava-1.5-7b style configuration\" in its docstring: a CLIP "
+    "ViT-L/14 336 px vision tower, a 2-layer MLP projector, a Llama 7B language model). "
+    "**weights = params x bytes per value**: fp32 4, bf16 2, fp16 2, int8 1, int4 0.5 (two values per byte). "
+    "**Fits on N GB** means weights <= N x 10^9 bytes. Weights only: quantization scales (one 16-bit scale "
+    "per 128 int4 weights adds 16/128 = 0.125 bit per weight), activations, a language model's KV cache and the "
+    "runtime's own memory come on top, so treat \"fits\" as a lower bound on what you need.")
+SWEEP_HELP = (
+    "**Latency against input resolution.** The same ViT, fp32, batch 1, at several input sides (multiples "
+    "of its patch size): transformers' `interpolate_pos_encoding=True` resizes the learned position embeddings "
+    "bicubically to the new grid. Tokens = (side / patch)^2 + 1 (the class token). Attention costs grow with "
+    "tokens^2 and the rest with tokens, so latency grows faster than the pixel count. GMACs = FLOPs / 2 from "
+    "`torch.utils.flop_counter.FlopCounterMode` (matmuls and convolutions). Latency ratio = median / median at "
+    "the model's native side (or the smallest side if the native one is not swept).")
+ARCH_HELP = (
+    "**An efficient architecture beside the ViT.** MobileViT (Mehta & Rastegari, 2022) mixes convolutions with "
+    "small transformer blocks. Each model is built from its `transformers` config with random weights (seed 0; "
+    "latency does not depend on the values) and 1000 classes, timed on the same input at batch 1. MobileViT "
+    "sizes are the apple/mobilevit-small, -x-small and -xx-small configs; the timm model cards of the authors' "
+    "weights list MobileViT-XS at 2.3M params / 1.1 GMACs and MobileViT-XXS at 1.3M / 0.4 GMACs (256 px). "
+    "Fewer MACs need not mean less time: depthwise convolutions and reshapes do little work per byte moved.")
+CONTROL_HELP = (
+    "**Meets the target control rate?** A robot policy that runs at *f* Hz has **1000 / f ms** per frame. "
+    "The chosen variant is timed on one frame (batch 1) and its median compared with that budget; the upper "
+    "quartile says whether the slower quarter of frames also fits. The budget is for the model alone: "
+    "camera capture, pre-processing and the rest of the loop need their share too.")

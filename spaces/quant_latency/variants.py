@@ -18,6 +18,11 @@ PREPARE: dict[str, Callable[[ModelUnderTest, Path], Runner]] = {
     "onnx_fp32": onnx_variants.prepare_onnx_fp32,
     "onnx_int8": onnx_variants.prepare_onnx_int8,
     "int8_dynamic_legacy": torch_variants.prepare_int8_dynamic_legacy,
+    "int4_weight_only": torch_variants.prepare_int4_weight_only,
+    "int4_weight_intx": torch_variants.prepare_int4_weight_intx,
+    "int8_act_int4_weight": torch_variants.prepare_int8_act_int4_weight,
+    "cuda_fp16": torch_variants.prepare_cuda_fp16,
+    "cuda_bf16": torch_variants.prepare_cuda_bf16,
 }
 
 # Prepared variants of the most recent model only (a ViT-B/16 set is ~1 GB): (model, variant) -> Runner

@@ -79,7 +79,8 @@ def summary(rows: list[dict[str, Any]]) -> str:
     by = {r["variant"]: r for r in rows if r["available"]}
     lines = []
     if "fp32" in by:
-        for v in ("int8_dynamic", "onnx_int8", "int8_weight_only", "bf16", "int8_dynamic_legacy"):
+        for v in ("int8_dynamic", "onnx_int8", "int8_weight_only", "bf16", "int8_dynamic_legacy", "int4_weight_only",
+                  "int4_weight_intx", "int8_act_int4_weight", "cuda_fp16", "cuda_bf16"):
             if v in by:
                 ratio = by[v]["median_ms"] / by["fp32"]["median_ms"]
                 lines.append(f"- **{v} / fp32 latency = {ratio:.2f}** ({1 / ratio:.2f}x speed-up)")
@@ -87,3 +88,118 @@ def summary(rows: list[dict[str, Any]]) -> str:
         lines.append(f"- onnx_int8 / onnx_fp32 latency = {by['onnx_int8']['median_ms'] / by['onnx_fp32']['median_ms']:.2f}")
     lines += [f"- {r['variant']} unavailable: {r['reason']}" for r in rows if not r["available"]]
     return "\n".join(lines) or "No ratio to show: measure fp32 together with another variant."
+
+
+# --------------------------------------------------------------------------------------
+#   Issue 23: memory by precision, latency against resolution, efficient architectures, control rate
+# --------------------------------------------------------------------------------------
+
+MEMORY_COLUMNS = ["model", "params (counted)", "paper (M params)", "precision", "bytes / weight", "weights GB",
+                  "fits?", "share of GPU"]
+
+
+def memory_rows(result: dict[str, Any]) -> list[list[Any]]:
+    gb = result["gpu_gb"]
+    return [[r["model"], f"{r['params']:,}",
+             f"{r['paper_params_m']} ({r['paper_source']})" if r["paper_params_m"] else "–",
+             r["precision"], r["bytes_per_value"], round(r["weights_gb"], 3),
+             f"yes, on {gb:g} GB" if r["fits"] else f"no, over {gb:g} GB", f"{r['share_of_gpu']:.1%}"]
+            for r in result["rows"]]
+
+
+def memory_figure(result: dict[str, Any]):
+    """Weights in GB per model, one bar per precision, log scale, with the GPU's size as a line."""
+    fig, ax = _figure()
+    models = list(dict.fromkeys(r["model"] for r in result["rows"]))
+    precisions = result["precisions"]
+    width = 0.8 / len(precisions)
+    for j, precision in enumerate(precisions):
+        gbs = [next(r["weights_gb"] for r in result["rows"] if r["model"] == m and r["precision"] == precision)
+               for m in models]
+        ax.bar([i + (j - (len(precisions) - 1) / 2) * width for i in range(len(models))], gbs, width, label=precision)
+    ax.axhline(result["gpu_gb"], color="#dc2626", linestyle="--", label=f"{result['gpu_gb']:g} GB")
+    ax.set_xticks(range(len(models)), models)
+    ax.set_yscale("log")
+    ax.set_ylabel("weights (GB = 10^9 bytes), log scale")
+    ax.set_title("weights only: params x bytes per value")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def memory_summary(result: dict[str, Any]) -> str:
+    gb = result["gpu_gb"]
+    lines = [f"**Fits on {gb:g} GB (weights only)?**"]
+    for model in dict.fromkeys(r["model"] for r in result["rows"]):
+        rows = [r for r in result["rows"] if r["model"] == model]
+        fit = [r["precision"] for r in rows if r["fits"]]
+        lines.append(f"- {model} ({rows[0]['params'] / 1e6:,.0f}M params): "
+                     + (f"fits in {', '.join(fit)}" if fit else "does not fit in any chosen precision")
+                     + (f"; not in {', '.join(r['precision'] for r in rows if not r['fits'])}"
+                        if fit and len(fit) < len(rows) else ""))
+    return "\n".join(lines)
+
+
+SWEEP_COLUMNS = ["side px", "grid", "tokens", "GMACs", "median ms", "IQR ms", "latency ratio", "ms per GMAC"]
+
+
+def sweep_rows(result: dict[str, Any]) -> list[list[Any]]:
+    return [[r["side"], f"{r['grid']}x{r['grid']}", r["tokens"], round(r["macs"] / 1e9, 3), _fmt(r["median_ms"]),
+             _fmt(r["iqr_ms"]), _fmt(r["latency_ratio"]), _fmt(r["ms_per_gmac"])] for r in result["rows"]]
+
+
+def sweep_figure(result: dict[str, Any]):
+    """Median latency (IQR error bars) against the input side, and the counted GMACs on a second axis."""
+    rows = result["rows"]
+    fig, ax = _figure()
+    sides = [r["side"] for r in rows]
+    err = [[r["median_ms"] - r["q1_ms"] for r in rows], [r["q3_ms"] - r["median_ms"] for r in rows]]
+    ax.errorbar(sides, [r["median_ms"] for r in rows], yerr=err, marker="o", capsize=4, color="#6366f1",
+                label="median latency (IQR bars)")
+    ax.set_xlabel("input side (px); position embeddings interpolated")
+    ax.set_ylabel("ms per image (batch 1)")
+    ax2 = ax.twinx()
+    ax2.plot(sides, [r["macs"] / 1e9 for r in rows], marker="s", linestyle=":", color="#f59e0b", label="GMACs")
+    ax2.set_ylabel("GMACs (counted)")
+    ax.set_title(f"{result['model']}: median of {result['runs']} runs per side")
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
+    return fig
+
+
+ARCH_COLUMNS = ["architecture", "params", "GMACs", "median ms", "IQR ms", "x fastest", "images/s"]
+
+
+def arch_rows(result: dict[str, Any]) -> list[list[Any]]:
+    return [[r["architecture"], f"{r['params']:,}", round(r["macs"] / 1e9, 3), _fmt(r["median_ms"]),
+             _fmt(r["iqr_ms"]), _fmt(r["vs_fastest"]), round(1000 / r["median_ms"], 1)] for r in result["rows"]]
+
+
+def arch_figure(result: dict[str, Any]):
+    """Median latency against counted GMACs, one point per architecture (marker area ~ parameters)."""
+    fig, ax = _figure()
+    for r in result["rows"]:
+        color = "#6366f1" if r["family"] == "vit" else "#10b981"
+        ax.errorbar(r["macs"] / 1e9, r["median_ms"], yerr=[[r["median_ms"] - r["q1_ms"]], [r["q3_ms"] - r["median_ms"]]],
+                    marker="o", markersize=4 + r["params"] / 2e6, color=color, capsize=3)
+        ax.annotate(f"{r['architecture']} ({r['params'] / 1e6:.1f}M)", (r["macs"] / 1e9, r["median_ms"]),
+                    textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.set_xlabel("GMACs per image (counted)")
+    ax.set_ylabel("median ms (batch 1)")
+    ax.set_title(f"{result['side']} px input, random weights; blue ViT, green MobileViT")
+    return fig
+
+
+def control_markdown(result: dict[str, Any]) -> str:
+    head = (f"**{result['model']} / {result['variant']} at {result['hz']:g} Hz:** budget 1000 / {result['hz']:g} = "
+            f"**{result['budget_ms']:.2f} ms** per frame (batch 1).")
+    if not result["available"]:
+        return f"{head}\n\n**Cannot say:** the variant did not run here: {result['reason']}"
+    verdict = "**Yes**, it meets" if result["meets"] else "**No**, it misses"
+    tail = ("the upper quartile is within budget too" if result["meets_q3"] else
+            f"but the upper quartile ({result['q3_ms']:.2f} ms) is over it: about one frame in four misses")
+    if not result["meets"]:
+        tail = f"it needs {result['median_ms'] - result['budget_ms']:.2f} ms more than the budget"
+    return (f"{head}\n\n{verdict} the target: median **{result['median_ms']:.2f} ms** "
+            f"({result['share_of_budget']:.0%} of the budget, IQR {result['iqr_ms']:.2f} ms over {result['runs']} runs); "
+            f"{tail}. The fastest rate it could sustain is about **{result['max_rate_hz']:.1f} Hz** "
+            "(1000 / median), before any other work in the control loop.")

@@ -96,3 +96,65 @@ def test_two_concurrent_clients_are_measured_one_after_the_other(hub_url):
     waits = [rows[0]["lock_wait_s"] for rows in results]
     print(f"measured {a0:.3f}-{a1:.3f} then {b0:.3f}-{b1:.3f} (gap {b0 - a1:.3f} s); lock waits {waits}")
     assert a1 <= b0, f"measurements overlapped: {spans}"
+
+
+# --------------------------------------------------------------------------------------
+#   Issue 23: memory by precision, latency against resolution, efficient architectures, control rate
+# --------------------------------------------------------------------------------------
+
+def test_new_endpoints_answer_with_consistent_results(client):
+    memory, table, verdict, _, files = client.predict(24, ["bf16", "int4"], api_name="/quant_latency_memory")
+    assert [r["precision"] for r in memory["rows"][:2]] == ["bf16", "int4"] and len(table["data"]) == 8
+    assert all(r["weights_bytes"] == r["params"] * {"bf16": 2, "int4": 0.5}[r["precision"]] for r in memory["rows"])
+    assert "Fits on 24 GB" in verdict and len(files) == 3  # table CSV, plot PNG, JSON
+
+    sweep, table, _, files = client.predict("vit-tiny-shapes", 128, 2, 1, api_name="/quant_latency_resolution")
+    assert [r["side"] for r in sweep["rows"]] == [64, 128] and [r[0] for r in table["data"]] == [64, 128]
+    assert all(r["median_ms"] > 0 for r in sweep["rows"]) and len(files) == 3
+
+    archs, table, _, files = client.predict(["ViT-Ti/16", "MobileViT-XXS"], 64, 1,
+                                            api_name="/quant_latency_architectures")
+    assert [r["architecture"] for r in archs["rows"]] == ["ViT-Ti/16", "MobileViT-XXS"] and len(files) == 3
+
+    control, verdict, files = client.predict("vit-tiny-shapes", "fp32", 10, 2, api_name="/quant_latency_control_rate")
+    assert control["available"] and control["budget_ms"] == 100 and control["meets"] is (control["median_ms"] <= 100)
+    assert "1000 / 10 = **100.00 ms**" in verdict and len(files) == 1  # the JSON
+
+
+BAD_NEW = [
+    ("memory", (0, ["fp32"]), "GPU memory \\(GB\\) must be a finite number greater than 0"),
+    ("memory", (-4, ["fp32"]), "greater than 0"),
+    ("memory", ("nan", ["fp32"]), "got nan"),
+    ("memory", (2000, ["fp32"]), "at most 1024"),
+    ("memory", (24, ["fp8"]), "unknown precision"),
+    ("resolution", ("vit-tiny-shapes", 0, 2, 1), "largest side \\(px\\) must be an integer from 1 to 512"),
+    ("resolution", ("vit-tiny-shapes", -64, 2, 1), "got -64"),
+    ("resolution", ("vit-tiny-shapes", 64.5, 2, 1), "must be an integer"),
+    ("resolution", ("vit-tiny-shapes", "nan", 2, 1), "must be an integer"),
+    ("resolution", ("vit-tiny-shapes", 1024, 2, 1), "got 1024"),
+    ("resolution", ("vit-tiny-shapes", 60, 2, 1), "multiple of the model's patch size"),
+    ("resolution", ("vit-tiny-shapes", 64, 9, 1), "number of resolutions must be an integer from 2 to 8"),
+    ("architectures", (["EfficientViT"], 224, 1), "unknown architecture"),
+    ("architectures", (["ViT-Ti/16"], 0, 1), "image side \\(px\\) must be an integer from 64 to 512"),
+    ("architectures", (["ViT-Ti/16"], 100.5, 1), "must be an integer"),
+    ("architectures", (["ViT-Ti/16"], 1024, 1), "got 1024"),
+    ("architectures", (["ViT-Ti/16"], 96 + 16, 1), "multiple of 32"),
+    ("architectures", (["ViT-Ti/16"], 224, 0), "runs must be an integer from 1 to 20"),
+    ("control_rate", ("vit-tiny-shapes", "fp32", 0, 2), "control rate \\(Hz\\) must be a finite number greater than 0"),
+    ("control_rate", ("vit-tiny-shapes", "fp32", -30, 2), "greater than 0"),
+    ("control_rate", ("vit-tiny-shapes", "fp32", "nan", 2), "got nan"),
+    ("control_rate", ("vit-tiny-shapes", "fp32", 5000, 2), "at most 1000"),
+    ("control_rate", ("vit-tiny-shapes", "fp32", 30, 2.5), "runs must be an integer"),
+    ("control_rate", ("vit-tiny-shapes", "int3", 30, 2), "unknown variant"),
+]
+
+
+@pytest.mark.parametrize("api", ["memory", "resolution", "architectures", "control_rate"])
+def test_new_endpoints_refuse_bad_input_and_keep_serving(client, api):
+    """Each bad input of one endpoint is refused with its message (several calls, one check of serving after:
+    the calls are fast, validation runs before torch)."""
+    for name, args, message in BAD_NEW:
+        if name == api:
+            with pytest.raises(AppError, match=message):
+                client.predict(*args, api_name=f"/quant_latency_{api}")
+    assert client.predict(24, ["int4"], api_name="/quant_latency_memory")[0]["gpu_gb"] == 24
