@@ -46,13 +46,15 @@ TUTORIALS: tuple[Tutorial, ...] = (
     Tutorial("Modern VLMs", "💬", "Vision-language", "Visual tokens and cross-modal integration."),
     Tutorial("VLA action tokenizer", "🦾", "Vision-language",
              "Robot actions as tokens: 256-bin against FAST (DCT + BPE).", slug="vla_tokenizer"),
-    Tutorial("V-JEPA", "🎞️", "Vision-language", "Predicting video features in latent space."),
+    Tutorial("V-JEPA", "🎞️", "Vision-language", "Predicting video features in latent space.",
+             slug="vjepa_masking"),
     # Generative
     Tutorial("Autoregressive image generation", "🧮", "Generative", "Images as sequences of VQ tokens.",
              slug="vq_tokens"),
     Tutorial("DiT denoising stepper", "🌫️", "Generative",
              "A diffusion transformer removing noise, one step at a time.", slug="dit_stepper"),
-    Tutorial("Video transformers", "🎬", "Generative", "Space-time patches and factorised attention."),
+    Tutorial("Video transformers", "🎬", "Generative", "Space-time patches and factorised attention.",
+             slug="video_attention"),
     # Production
     Tutorial("Quantization latency", "⚡", "Production",
              "fp32, bf16 and int8 measured on your own hardware.", slug="quant_latency"),

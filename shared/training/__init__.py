@@ -24,6 +24,9 @@ RECIPES: dict[str, str] = {
     "mae-tiny-shapes": "mae_tiny_shapes",
     "vq-tiny-shapes": "vq_tiny_shapes",
     "ar-tiny-shapes": "ar_tiny_shapes",
+    "video-vit-tiny-shapes": "video_vit_tiny_shapes",
+    "vjepa-tiny-shapes": "vjepa_tiny_shapes",
+    "vq-actions": "vq_actions",
 }
 
 
