@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 
@@ -80,33 +82,70 @@ def embed(ar, ids: torch.Tensor, class_tokens: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def null_class_token(ar) -> int | None:
+    """The token of "no class" that a model trained with class dropout knows; None for older models."""
+    return getattr(ar.config, "null_class_token", None)
+
+
+def default_guidance(ar) -> float:
+    """The classifier-free guidance scale ``class_accuracy`` is measured at (config.json); 1 = no guidance."""
+    return float(getattr(ar.config, "guidance_scale", 1.0))
+
+
+def start_tokens(ar, class_tokens: torch.Tensor, guidance: float) -> torch.Tensor:
+    """The prefix of each sequence (B,) -> (B,) or, when guided, (2B,): the conditional rows, then the same rows
+    with the null class (the unconditional pass of classifier-free guidance)."""
+    if guidance == 1.0:
+        return class_tokens
+    null = null_class_token(ar)
+    if null is None:
+        raise ValueError("this model was trained without class dropout, so it has no unconditional pass: "
+                         "guidance must be 1")
+    return torch.cat([class_tokens, torch.full_like(class_tokens, null)])
+
+
+def next_code_logits(ar, inp: torch.Tensor, cls: torch.Tensor, cache, guidance: float, codebook_size: int):
+    """One decoding step: logits of the next image code (B, K) and the updated KV cache.
+
+    Guided (``guidance`` != 1, the batch doubled by ``start_tokens``): l_u + s·(l_c - l_u), classifier-free
+    guidance (Ho & Salimans, 2022) applied to the next-token logits, as Parti does for its autoregressive
+    sampler (Yu et al., 2022)."""
+    # transformers renamed the KV cache from ``past_key_values`` to ``cache`` during 5.x; accept both
+    name = "cache" if "cache" in inspect.signature(ar.forward).parameters else "past_key_values"
+    out = ar(inputs_embeds=embed(ar, inp, cls), use_cache=True, **{name: cache})
+    logits = out.logits[:, -1, :codebook_size]  # image codes only, never a class token
+    if guidance != 1.0:
+        cond, uncond = logits.chunk(2)
+        logits = uncond + guidance * (cond - uncond)
+    return logits, getattr(out, name)
+
+
 @torch.no_grad()
 def sample_tokens(ar, n: int, labels: torch.Tensor, codebook_size: int, tokens_per_image: int,
-                  temperature: float = AR_TEMPERATURE, top_k: int = AR_TOP_K, seed: int = 0) -> torch.Tensor:
+                  temperature: float = AR_TEMPERATURE, top_k: int = AR_TOP_K, seed: int = 0,
+                  guidance: float = 1.0) -> torch.Tensor:
     """Batched raster-order sampling: (n,) class ids -> tokens (n, tokens_per_image). Temperature 0 is greedy."""
     gen = torch.Generator().manual_seed(seed)
-    seq = (labels + codebook_size).long()[:, None]  # (n, 1): the class prefix token
-    cls = seq[:, 0]
+    cls = start_tokens(ar, (labels + codebook_size).long(), guidance)  # (n,) or (2n,)
+    inp = cls[:, None]
     cache = None
-    inp = seq
+    chosen = []
     for _ in range(tokens_per_image):
-        out = ar(inputs_embeds=embed(ar, inp, cls), cache=cache, use_cache=True)
-        cache = out.cache
-        logits = out.logits[:, -1, :codebook_size]  # (n, K): image codes only
+        logits, cache = next_code_logits(ar, inp, cls, cache, guidance, codebook_size)  # (n, K)
         if temperature == 0:
             nxt = logits.argmax(-1, keepdim=True)
         else:
             vals, idx = (logits / temperature).topk(top_k, dim=-1)
             pick = torch.multinomial(torch.softmax(vals, -1), 1, generator=gen)
             nxt = idx.gather(1, pick)
-        seq = torch.cat([seq, nxt], 1)
-        inp = nxt
-    return seq[:, 1:]
+        chosen.append(nxt)
+        inp = nxt if guidance == 1.0 else torch.cat([nxt, nxt])
+    return torch.cat(chosen, 1)
 
 
 @torch.no_grad()
 def ar_class_accuracy(source: str, n: int = 200, temperature: float = AR_TEMPERATURE, top_k: int = AR_TOP_K,
-                      vq: str | None = None, seed: int = 0) -> dict:
+                      vq: str | None = None, seed: int = 0, guidance: float | None = None) -> dict:
     from PIL import Image
     from transformers import AutoImageProcessor, AutoModelForImageClassification, GPT2LMHeadModel
 
@@ -116,6 +155,7 @@ def ar_class_accuracy(source: str, n: int = 200, temperature: float = AR_TEMPERA
     from shared.training.vq_tiny_shapes import VQVAE
 
     ar = GPT2LMHeadModel.from_pretrained(source, use_safetensors=True).eval()
+    guidance = default_guidance(ar) if guidance is None else guidance
     tokenizer = VQVAE.from_pretrained(vq or resolve("vq-tiny-shapes"))
     judge = resolve("vit-tiny-shapes")
     classifier = AutoModelForImageClassification.from_pretrained(judge, use_safetensors=True).eval()
@@ -126,11 +166,12 @@ def ar_class_accuracy(source: str, n: int = 200, temperature: float = AR_TEMPERA
     hits = 0
     for s in range(0, n, 100):
         lab = labels[s:s + 100]
-        tokens = sample_tokens(ar, len(lab), lab, tokenizer.codebook_size, g * g, temperature, top_k, seed + s)
+        tokens = sample_tokens(ar, len(lab), lab, tokenizer.codebook_size, g * g, temperature, top_k, seed + s,
+                               guidance)
         pixels = to_uint8(tokenizer.decode_tokens(tokens.view(-1, g, g)))
         inputs = processor(images=[Image.fromarray(p) for p in pixels], return_tensors="pt")["pixel_values"]
         pred = classifier(pixel_values=inputs).logits.argmax(-1)
         truth = torch.tensor([judge_index[SHAPES[int(c)]] for c in lab])
         hits += int((pred == truth).sum())
     return {"class_accuracy": round(hits / n, 4), "n": n, "temperature": temperature, "top_k": top_k,
-            "judge": _judge_description()}
+            "guidance_scale": guidance, "judge": _judge_description()}

@@ -24,6 +24,8 @@ import torch
 
 from shared.training.loop import cosine_lr, progress, random_batches, seed_everything, write_model_card
 
+SWEEP_SEED = 10_000  # the guidance sweep's samples; the evaluation uses seeds 0, 100, ...
+
 
 @dataclass
 class Config:
@@ -32,11 +34,14 @@ class Config:
     n_embd: int = 128
     candidates: int = 100_000  # training-split indices scanned; the easy ones (about 13%) are kept
     batch_size: int = 32
-    steps: int = 2500
+    steps: int = 4000
     lr: float = 2e-3
     warmup: int = 100
     weight_decay: float = 0.01
     tokenizer: str = "vq-tiny-shapes"
+    class_dropout: float = 0.1  # share of sequences trained with the null class: the unconditional model of CFG
+    guidance_scales: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 8.0)  # swept on held-out seeds; the best is shipped
+    sweep_samples: int = 100  # samples per scale in that sweep
     class_names: tuple[str, ...] = field(default=())
 
 
@@ -44,12 +49,14 @@ def build_model(cfg: Config, codebook_size: int, tokens: int, class_names: tuple
     from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPT2Config(
-        vocab_size=codebook_size + len(class_names), n_positions=tokens + 1, n_embd=cfg.n_embd,
+        vocab_size=codebook_size + len(class_names) + 1, n_positions=tokens + 1, n_embd=cfg.n_embd,
         n_layer=cfg.n_layer, n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         bos_token_id=None, eos_token_id=None, pad_token_id=None,
         # what a sampler needs to know, saved in config.json:
         codebook_size=codebook_size, class_names=list(class_names), tokenizer=tokenizer,
         grid=int(tokens ** 0.5), class_at_every_position=True,  # see shared.evaluation_vq.embed
+        null_class_token=codebook_size + len(class_names),  # "no class": classifier-free guidance's second pass
+        guidance_scale=1.0,  # replaced by the scale chosen on held-out seeds after training
     )
     return GPT2LMHeadModel(config)
 
@@ -105,7 +112,9 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
     for step, idx in enumerate(random_batches(len(seqs), cfg.batch_size, cfg.steps, gen)):
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
-        batch = seqs[idx]
+        batch = seqs[idx].clone()
+        drop = torch.rand(len(batch), generator=gen) < cfg.class_dropout  # Ho & Salimans, 2022: class dropout
+        batch[drop, 0] = model.config.null_class_token
         # (B, 64, V): position i predicts code i; the class embedding is added at every position (see embed)
         logits = model(inputs_embeds=embed(model, batch[:, :-1], batch[:, 0])).logits
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
@@ -120,18 +129,30 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
     model.eval()
     out = Path(out_dir)
     model.save_pretrained(out, safe_serialization=True)
+    return finish(out, cfg, vq, {
+        "final_train_loss": round(loss.item(), 4), "parameters": sum(p.numel() for p in model.parameters()),
+        "train_sequences": len(seqs), "train_steps": cfg.steps,
+        "train_wall_seconds": round(time.perf_counter() - start, 1), "torch_threads": torch.get_num_threads()})
 
+
+def finish(out: Path, cfg: Config, vq: str | None, training: dict) -> dict:
+    """After training: choose the guidance scale on seeds the evaluation never uses, save it in config.json,
+    measure class accuracy at it, and write metrics.json and the card (``training``: facts of the run)."""
+    from transformers import GPT2Config
+
+    from shared.evaluation_vq import ar_class_accuracy
     from shared.models import evaluate
 
+    sweep = {str(g): ar_class_accuracy(str(out), n=cfg.sweep_samples, vq=vq, seed=SWEEP_SEED, guidance=g)["class_accuracy"]
+             for g in cfg.guidance_scales}
+    config = GPT2Config.from_pretrained(out)
+    config.guidance_scale = float(max(sweep, key=lambda g: (sweep[g], -float(g))))  # ties: the smaller scale
+    config.save_pretrained(out)
     metrics = evaluate("ar-tiny-shapes", path=out, vq=vq)
     metrics.pop("model", None)
-    metrics["final_train_loss"] = round(loss.item(), 4)
-    metrics["parameters"] = sum(p.numel() for p in model.parameters())
-    metrics["train_sequences"] = len(seqs)
-    metrics["train_steps"] = cfg.steps
-    metrics["train_wall_seconds"] = round(time.perf_counter() - start, 1)
-    metrics["torch_threads"] = torch.get_num_threads()
-    write_card(out, cfg, metrics, k, n_tok)
+    metrics["guidance_sweep"] = {"seed": SWEEP_SEED, "n": cfg.sweep_samples, "class_accuracy": sweep}
+    metrics.update(training)
+    write_card(out, cfg, metrics, config.codebook_size, config.grid ** 2)
     return metrics
 
 
@@ -145,6 +166,10 @@ on the token grids that `{cfg.tokenizer}` makes of shape images: the second stag
 - Conditioning: the class token's embedding is also added to the input at every position
   (`class_at_every_position` in config.json; `shared.evaluation_vq.embed`): with the class as a prefix only, a
   1500-step trial ignored it (class accuracy 0.205, chance).
+- Classifier-free guidance (Ho & Salimans, 2022): {cfg.class_dropout:.0%} of training sequences carry the null class
+  token (id `null_class_token` in config.json) instead of their class, so the same network is also an unconditional
+  model. Sampling runs both and uses l_u + s·(l_c - l_u) as the next-token logits. The scale s was chosen among
+  {list(cfg.guidance_scales)} on held-out sampling seeds (`guidance_sweep` below) and is saved as `guidance_scale`.
 - Sequence: one class token (ids {codebook_size}..{codebook_size + len(cfg.class_names) - 1}: {", ".join(cfg.class_names)}),
   then the {tokens} image codes in raster order; the model predicts each code from the class and the codes before it.
 - Architecture: {cfg.n_layer} layers, {cfg.n_head} heads, width {cfg.n_embd}, vocabulary {codebook_size} codes + {len(cfg.class_names)} classes,

@@ -20,16 +20,19 @@ from .options import (
     DEFAULT_CLASS,
     DEFAULT_TEMPERATURE,
     DEFAULT_TOP_K,
+    MAX_GUIDANCE,
     MAX_SEED,
     MAX_TEMPERATURE,
     USAGE_IMAGES,
     VQ_MODEL,
     ar_facts,
     check_class,
+    check_guidance,
     check_seed,
     check_temperature,
     check_top_k,
     codebook_size,
+    default_guidance,
     shipped_json,
     vq_facts,
 )
@@ -48,6 +51,7 @@ PAPERS = {
     "topk": "[Fan et al., 2018](https://arxiv.org/abs/1805.04833)",
     "dit": "[Peebles & Xie, 2023](https://arxiv.org/abs/2212.09748)",
     "jukebox": "[Dhariwal et al., 2020](https://arxiv.org/abs/2005.00341)",
+    "cfg": "[Ho & Salimans, 2022](https://arxiv.org/abs/2207.12598)",
 }
 
 
@@ -74,7 +78,13 @@ def _facts_markdown(vq: dict, ar: dict) -> str:
         lines.append(
             f"**`{AR_MODEL}`** ({ar['n_layer']} layers, width {ar['n_embd']}, {a.get('parameters', 0) / 1e6:.2f}M "
             f"parameters) draws the class it is asked for in **{a['class_accuracy']:.0%}** of {a['n']} samples at "
-            f"temperature {a['temperature']:g}, top-k {a['top_k']} (chance: {1 / len(CLASSES):.0%}; judge: {a['judge']}).")
+            f"temperature {a['temperature']:g}, top-k {a['top_k']}, guidance scale {a.get('guidance_scale', 1.0):g} "
+            f"(chance: {1 / len(CLASSES):.0%}; judge: {a['judge']}).")
+        if "guidance_sweep" in a:
+            sweep = a["guidance_sweep"]
+            lines.append(
+                f"The scale was chosen on {sweep['n']} samples of other seeds: class accuracy "
+                + ", ".join(f"{v:.0%} at s = {float(k):g}" for k, v in sweep["class_accuracy"].items()) + ".")
     lines.append(f"Measured by `python -m shared.models eval {VQ_MODEL}` and `eval {AR_MODEL}`.")
     return " ".join(lines)
 
@@ -163,20 +173,22 @@ def tokenize_details(image, code, progress=gr.Progress()):
 # --------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=8)
-def _sampled(class_label: str, temperature: float, top_k: int, seed: int):
+def _sampled(class_label: str, temperature: float, top_k: int, seed: int, guidance: float):
     from . import compute
 
-    return compute.sample(class_label, temperature, top_k, seed)
+    return compute.sample(class_label, temperature, top_k, seed, guidance=guidance)
 
 
-def _controls(class_label, temperature, top_k, seed) -> tuple:
-    return check_class(class_label), check_temperature(temperature), check_top_k(top_k), check_seed(seed)
+def _controls(class_label, temperature, top_k, seed, guidance=None) -> tuple:
+    guidance = default_guidance() if guidance is None else check_guidance(guidance)
+    return check_class(class_label), check_temperature(temperature), check_top_k(top_k), check_seed(seed), guidance
 
 
 @user_errors
-def vq_tokens_sample(class_label, temperature, top_k, seed, progress=gr.Progress()):
-    """One image of ``class_label`` drawn token by token -> (image, stats with the tokens). Same seed, same tokens."""
-    controls = _controls(class_label, temperature, top_k, seed)
+def vq_tokens_sample(class_label, temperature, top_k, seed, guidance=None, progress=gr.Progress()):
+    """One image of ``class_label`` drawn token by token -> (image, stats with the tokens). Same seed, same tokens.
+    ``guidance`` (classifier-free guidance scale) defaults to the one class accuracy was measured at."""
+    controls = _controls(class_label, temperature, top_k, seed, guidance)
     compute = _compute(progress, f"{VQ_MODEL} and {AR_MODEL}")
     progress(0.1, desc="sampling 64 tokens")
     s = _sampled(*controls)
@@ -210,13 +222,13 @@ def _step_view(s, index: int):
 
 
 @user_errors
-def generate_details(class_label, temperature, top_k, seed, index, progress=gr.Progress()):
+def generate_details(class_label, temperature, top_k, seed, guidance, index, progress=gr.Progress()):
     """The step-by-step strip, the partial image at the chosen step and the top-k distribution there."""
     import pandas as pd
 
     from shared import validate
 
-    controls = _controls(class_label, temperature, top_k, seed)
+    controls = _controls(class_label, temperature, top_k, seed, guidance)
     compute = _compute(progress)
     s = _sampled(*controls)
     index = validate.integer(index, "step", 1, len(s.steps))
@@ -229,19 +241,20 @@ def generate_details(class_label, temperature, top_k, seed, index, progress=gr.P
 
 
 @user_errors
-def show_step(class_label, temperature, top_k, seed, index):
+def show_step(class_label, temperature, top_k, seed, guidance, index):
     from shared import validate
 
-    s = _sampled(*_controls(class_label, temperature, top_k, seed))
+    s = _sampled(*_controls(class_label, temperature, top_k, seed, guidance))
     return _step_view(s, validate.integer(index, "step", 1, len(s.steps)))
 
 
 @user_errors
-def class_grid(temperature, top_k, seed, per_class, progress=gr.Progress()):
+def class_grid(temperature, top_k, seed, guidance, per_class, progress=gr.Progress()):
     """``per_class`` samples of every class (seeds seed, seed+1, ...), as a gallery."""
     from shared import validate
 
     temperature, top_k, seed = check_temperature(temperature), check_top_k(top_k), check_seed(seed)
+    guidance = check_guidance(guidance)
     per_class = validate.integer(per_class, "samples per class", 1, 8)
     compute = _compute(progress)
     items = []
@@ -249,7 +262,7 @@ def class_grid(temperature, top_k, seed, per_class, progress=gr.Progress()):
     for c in CLASSES:
         for j in range(per_class):
             progress(len(items) / total, desc=f"{c}: sample {j + 1}")
-            s = compute.sample(c, temperature, top_k, min(seed + j, MAX_SEED), frames=False)
+            s = compute.sample(c, temperature, top_k, min(seed + j, MAX_SEED), frames=False, guidance=guidance)
             items.append((compute.upscale(s.image, 128), f"{c} · seed {s.seed}"))
     return items
 
@@ -350,15 +363,21 @@ def render(demo: gr.Blocks) -> None:
             f"The transformer sees the class token, then every code drawn so far, and outputs a distribution over the "
             f"{k} codes for the next position. Temperature T divides the logits before the softmax (T < 1 sharper, "
             f"T > 1 flatter); top-k keeps only the k most likely codes ({PAPERS['topk']}). **T = 0 is greedy decoding**: "
-            "the most likely code at every step, no randomness (the seed then changes nothing)."
-            + (f" Class accuracy was measured at T = {measured['temperature']:g}, top-k {measured['top_k']}."
-               if "temperature" in measured else ""))
+            "the most likely code at every step, no randomness (the seed then changes nothing). **Guidance scale s** is "
+            f"classifier-free guidance ({PAPERS['cfg']}): the model was also trained with the class hidden behind a "
+            "null token, so each step runs it twice, with and without the class, and samples from "
+            "l_u + s·(l_c − l_u): s = 1 is the class-conditional model alone, s = 0 ignores the class, s > 1 pushes "
+            "away from what any class would draw."
+            + (f" Class accuracy was measured at T = {measured['temperature']:g}, top-k {measured['top_k']}"
+               f", s = {measured.get('guidance_scale', 1.0):g}." if "temperature" in measured else ""))
         with gr.Row():
             class_label = gr.Dropdown(list(CLASSES), value=DEFAULT_CLASS, label="class")
             temperature = gr.Slider(0, MAX_TEMPERATURE, value=DEFAULT_TEMPERATURE, step=0.05,
                                     label="temperature (0 = greedy)")
             top_k = gr.Slider(1, k, value=DEFAULT_TOP_K, step=1, label=f"top-k (1–{k})")
             seed = gr.Number(value=0, precision=None, label=f"seed (0–{MAX_SEED})")
+            guidance = gr.Slider(0, MAX_GUIDANCE, value=default_guidance(), step=0.25,
+                                 label="guidance scale s (1 = class-conditional only, 0 = unconditional)")
         gen_btn = gr.Button("Generate", variant="primary")
         with gr.Row():
             sample_img = gr.Image(label="sample (the endpoint vq_tokens_sample)", type="pil", format="png", height=256)
@@ -395,13 +414,13 @@ def render(demo: gr.Blocks) -> None:
     raw_values(enc.then, with_downloads(tokenize_details, detail_outs), [image, code], detail_outs + [tok_files],
                api_name=f"{SLUG}_tokenize_details")
 
-    controls = [class_label, temperature, top_k, seed]
+    controls = [class_label, temperature, top_k, seed, guidance]
     gen = raw_values(gen_btn.click, vq_tokens_sample, controls, [sample_img, sample_stats], api_name=f"{SLUG}_sample")
     gen_outs = [strip, frame, dist_plot, step_note, steps_table]
     raw_values(gen.then, with_downloads(generate_details, gen_outs), [*controls, step], gen_outs + [gen_files],
                api_name=f"{SLUG}_generate_details")
     raw_values(step.release, show_step, [*controls, step], [frame, dist_plot, step_note], api_name=f"{SLUG}_step")
-    raw_values(grid_btn.click, class_grid, [temperature, top_k, seed, per_class], class_gallery,
+    raw_values(grid_btn.click, class_grid, [temperature, top_k, seed, guidance, per_class], class_gallery,
                api_name=f"{SLUG}_class_grid")
     ta_outs = [ta_table, ta_plot, ta_note]
     raw_values(ta_btn.click, with_downloads(token_arithmetic, ta_outs), [], ta_outs + [ta_files],

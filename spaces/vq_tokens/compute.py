@@ -38,6 +38,7 @@ from .options import (  # re-exported: callers use compute.check_seed...
     bits_per_token,
     check_class,
     check_code,
+    check_guidance,
     check_seed,
     check_temperature,
     check_top_k,
@@ -260,13 +261,14 @@ class Sampled:
     image: np.ndarray  # (S, S, 3) uint8
     steps: list[Step] = field(default_factory=list)
     frames: list[np.ndarray] = field(default_factory=list)  # partial image after each step
+    guidance: float = 1.0  # classifier-free guidance scale (1: the conditional model alone)
 
     @property
     def stats(self) -> dict:
         g_h, g_w = self.tokens.shape
         return {"class": self.class_label, "temperature": self.temperature,
                 "decoding": "greedy" if self.temperature == 0 else "top-k sampling",
-                "top_k": self.top_k, "seed": self.seed, "grid": [g_h, g_w],
+                "top_k": self.top_k, "guidance_scale": self.guidance, "seed": self.seed, "grid": [g_h, g_w],
                 "tokens": self.tokens.astype(int).tolist(), "codes_used": int(len(np.unique(self.tokens)))}
 
 
@@ -279,26 +281,27 @@ def top_k_distribution(logits: torch.Tensor, temperature: float, top_k: int) -> 
 
 @torch.no_grad()
 def sample_tokens(ar, class_id: int, codebook: int, n_tokens: int, temperature: float, top_k: int,
-                  seed: int, on_step: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, list[Step]]:
-    """Raster-order sampling of ``n_tokens`` codes after the class token ``codebook + class_id``, with a KV cache."""
-    gen = torch.Generator().manual_seed(seed)
-    from shared.evaluation_vq import embed
+                  seed: int, on_step: Callable[[int, int], None] | None = None,
+                  guidance: float = 1.0) -> tuple[torch.Tensor, list[Step]]:
+    """Raster-order sampling of ``n_tokens`` codes after the class token ``codebook + class_id``, with a KV cache.
+    ``guidance`` != 1 runs the unconditional pass beside it (classifier-free guidance; see
+    ``shared.evaluation_vq.next_code_logits``): the distribution shown is the guided one."""
+    from shared.evaluation_vq import next_code_logits, start_tokens
 
-    inp = torch.tensor([[codebook + class_id]])
-    cls = inp[:, 0]
+    gen = torch.Generator().manual_seed(seed)
+    cls = start_tokens(ar, torch.tensor([codebook + class_id]), guidance)  # (1,), or (2,) when guided
+    inp = cls[:, None]
     cache = None
     chosen: list[int] = []
     steps: list[Step] = []
     for i in range(n_tokens):
-        out = ar(inputs_embeds=embed(ar, inp, cls), cache=cache, use_cache=True)
-        cache = out.cache
-        logits = out.logits[0, -1, :codebook]  # image codes only, never a class token
-        ids, probs = top_k_distribution(logits, temperature, top_k)
+        logits, cache = next_code_logits(ar, inp, cls, cache, guidance, codebook)
+        ids, probs = top_k_distribution(logits[0], temperature, top_k)
         pick = 0 if temperature == 0 else int(torch.multinomial(probs, 1, generator=gen))
         code = int(ids[pick])
         chosen.append(code)
         steps.append(Step(i, code, ids.tolist(), [round(float(p), 5) for p in probs]))
-        inp = torch.tensor([[code]])
+        inp = torch.tensor([[code]] * len(cls))
         if on_step is not None:
             on_step(i + 1, n_tokens)
     return torch.tensor(chosen), steps
@@ -323,20 +326,24 @@ def partial_frames(vq, tokens: torch.Tensor, grid: int) -> list[np.ndarray]:
 
 
 def sample(class_label, temperature, top_k, seed, on_step: Callable[[int, int], None] | None = None,
-           frames: bool = True) -> Sampled:
-    """One image of class ``class_label``, token by token; the same seed gives the same tokens."""
+           frames: bool = True, guidance=None) -> Sampled:
+    """One image of class ``class_label``, token by token; the same seed gives the same tokens.
+    ``guidance`` None: the scale class accuracy was measured at (the model's config.json)."""
+    from shared.evaluation_vq import default_guidance
+
     class_label = check_class(class_label)
     temperature = check_temperature(temperature)
     top_k = check_top_k(top_k)
     seed = check_seed(seed)
     vq, ar = load_models()
+    guidance = default_guidance(ar) if guidance is None else check_guidance(guidance)
     g = vq.grid
     tokens, steps = sample_tokens(ar, CLASSES.index(class_label), vq.codebook_size, g * g, temperature, top_k,
-                                  seed, on_step)
+                                  seed, on_step, guidance)
     with torch.no_grad():
         image = to_uint8(vq.decode_tokens(tokens.view(1, g, g)))[0]
     return Sampled(class_label, temperature, top_k, seed, tokens.view(g, g).numpy(), image, steps,
-                   partial_frames(vq, tokens, g) if frames else [])
+                   partial_frames(vq, tokens, g) if frames else [], guidance)
 
 
 # --------------------------------------------------------------------------------------

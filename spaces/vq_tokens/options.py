@@ -18,6 +18,7 @@ AR_MODEL = "ar-tiny-shapes"
 CLASSES: tuple[str, ...] = SHAPES
 
 MAX_SEED = 2**31 - 1
+MAX_GUIDANCE = 10.0
 MAX_TEMPERATURE = 5.0
 DEFAULT_TEMPERATURE = 0.8  # = shared.evaluation_vq.AR_TEMPERATURE, where class accuracy is measured (a test checks)
 DEFAULT_TOP_K = 16  # = shared.evaluation_vq.AR_TOP_K
@@ -43,6 +44,11 @@ def vq_facts() -> dict:
     if not cfg:
         return {}
     return {**cfg, "metrics": shipped_metrics(VQ_MODEL) or {}}
+
+
+def default_guidance() -> float:
+    """The guidance scale class accuracy was measured at (ar-tiny-shapes' config.json); 1 before CFG training."""
+    return float(shipped_json(AR_MODEL).get("guidance_scale", 1.0))
 
 
 def ar_facts() -> dict:
@@ -71,6 +77,11 @@ def check_top_k(k) -> int:
 
 def check_seed(seed) -> int:
     return validate.integer(seed, "seed", 0, MAX_SEED)
+
+
+def check_guidance(scale) -> float:
+    """0 samples the unconditional model, 1 the conditional one; above 1 pushes away from the unconditional."""
+    return validate.number(scale, "guidance scale", 0, MAX_GUIDANCE)
 
 
 def check_code(code) -> int:

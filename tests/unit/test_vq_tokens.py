@@ -309,3 +309,44 @@ def test_class_at_every_position_adds_the_class_embedding_and_sampling_follows_i
     assert tokens.tolist() == seq[1:]
     # the batched sampler of the evaluation agrees with the page's at T = 0
     assert batch_sample(ar, 1, torch.tensor([2]), 16, 16, temperature=0.0)[0].tolist() == seq[1:]
+
+
+def test_classifier_free_guidance_mixes_the_conditional_and_null_class_logits():
+    """Guided greedy decoding, recomputed by hand without a KV cache: at each step the whole prefix is run once
+    with the class and once with the null class, and the next code is argmax(l_u + s·(l_c - l_u))."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from shared.evaluation_vq import sample_tokens as batch_sample
+    from shared.evaluation_vq import start_tokens
+
+    torch.manual_seed(3)
+    null = 16 + 5
+    ar = GPT2LMHeadModel(GPT2Config(vocab_size=16 + 5 + 1, n_positions=17, n_embd=16, n_layer=1, n_head=2,
+                                    bos_token_id=None, eos_token_id=None, class_at_every_position=True,
+                                    null_class_token=null, initializer_range=0.5)).eval()  # varied logits
+    wte = ar.transformer.wte.weight.detach()
+    s = 2.5
+    codes: list[int] = []
+    with torch.no_grad():
+        for _ in range(16):
+            def last(cls: int) -> torch.Tensor:
+                x = (wte[[cls] + codes] + wte[cls])[None]
+                return ar(inputs_embeds=x).logits[0, -1, :16]
+            cond, uncond = last(16 + 1), last(null)
+            codes.append(int((uncond + s * (cond - uncond)).argmax()))
+    tokens, steps = compute.sample_tokens(ar, class_id=1, codebook=16, n_tokens=16, temperature=0.0, top_k=4,
+                                          seed=0, guidance=s)
+    assert tokens.tolist() == codes
+    assert batch_sample(ar, 1, torch.tensor([1]), 16, 16, temperature=0.0, guidance=s)[0].tolist() == codes
+    unguided, _ = compute.sample_tokens(ar, class_id=1, codebook=16, n_tokens=16, temperature=0.0, top_k=4, seed=0)
+    assert unguided.tolist() != codes  # the scale changes what is drawn (else this test checks nothing)
+    # a model trained without class dropout has no unconditional pass to guide with
+    plain = GPT2LMHeadModel(GPT2Config(vocab_size=21, n_positions=17, n_embd=16, n_layer=1, n_head=2)).eval()
+    with pytest.raises(ValueError, match="guidance must be 1"):
+        start_tokens(plain, torch.tensor([17]), 2.0)
+
+
+@pytest.mark.parametrize("bad", [-0.5, float("nan"), 10.5, "x"])
+def test_guidance_scale_out_of_range_is_refused(bad):
+    with pytest.raises(ValueError, match="guidance scale"):
+        compute.check_guidance(bad)
