@@ -20,9 +20,9 @@ import torch
 BENCHES: dict[str, str] = {
     "hub": "hub start-up vs bare gradio; patchify vs echo",
     "models": "embedded ViT load and first inference",
-    "clip_zero_shot": "zero-shot latency, warm vs cold text cache",
+    "clip_zero_shot": "zero-shot latency, warm vs cold text cache; params/MACs per tower, PCA variance, loss vs tau, search",
     "vla_tokenizer": "bin256 vs FAST encode+decode",
-    "dit_stepper": "25-step sample on CPU, time per step",
+    "dit_stepper": "25-step sample on CPU, time per step; DiT S/B/L/XL x patch 2/4/8 params and GMACs vs the paper",
     "quant_latency": "fp32 / bf16 / int8 / ONNX latency and size",
     "attention_maps": "mean attention distance per layer on held-out shapes; rollout latency",
     "vit_anatomy": "preset params/GMACs vs papers; meta-device count time",
@@ -31,6 +31,9 @@ BENCHES: dict[str, str] = {
     "training_lab": "200-step fine-tune pretrained/scratch, strategy table, ViT-B/16 LoRA counts",
     "serving_planner": "queue simulation vs M/D/1 and M/M/1, batch curves + fit, plan for 100 req/s at p95 100 ms",
     "vq_tokens": "sampling time per image (64 tokens with KV cache), greedy, with frames",
+    "mae_masking": "masked MSE vs mean-colour baseline, mask-ratio sweep, reconstruction latency",
+    "video_attention": "attention MACs and memory at 8/16/32 frames (224/16, tubelet 2, ViT-B), joint/divided ratio",
+    "vjepa_masking": "V-JEPA mask ratios over 100 seeds (16x224x224, patch 16, tubelet 2), both mask types",
     "load": "32 clients x 60 s per model endpoint: errors, p50/p95, server RSS",
 }
 

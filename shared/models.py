@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,11 @@ REGISTRY: dict[str, ModelSpec] = {
         task="action-tokenizer", source=EMBEDDED,
         description="FAST's byte-level BPE (vocab 1024) over DCT coefficients of 7-D action chunks; trained here",
         evaluate="shared.evaluation:fast_bpe_tokens",
+    ),
+    "vq-actions": ModelSpec(
+        task="action-vq-tokenizer", source=EMBEDDED,
+        description="residual VQ action tokenizer: k-means codebooks over 10-step segments of 50x7 chunks; trained here",
+        evaluate="shared.training.vq_actions:evaluate",
     ),
     "google/vit-base-patch16-224": ModelSpec(
         task="image-classification", source="google/vit-base-patch16-224",
@@ -121,6 +127,21 @@ REGISTRY: dict[str, ModelSpec] = {
         task="autoregressive-image-generation", source=EMBEDDED,
         description="GPT-2-style decoder trained here on vq-tiny-shapes tokens, class as a prefix token",
         evaluate="shared.evaluation_vq:ar_class_accuracy",
+    ),
+    "vjepa-tiny-shapes": ModelSpec(
+        task="video-jepa", source=EMBEDDED,
+        description="tiny V-JEPA trained here on moving shapes: context encoder, EMA target encoder, predictor",
+        evaluate="shared.training.vjepa_tiny_shapes:evaluate",
+    ),
+    "video-vit-tiny-shapes": ModelSpec(
+        task="video-classification", source=EMBEDDED,
+        description="VideoMAE-architecture video ViT trained here on moving shapes: motion direction, 8 classes",
+        evaluate="shared.training.video_vit_tiny_shapes:evaluate",
+    ),
+    "MCG-NJU/videomae-base": ModelSpec(
+        task="video-classification", source="MCG-NJU/videomae-base",
+        description="VideoMAE ViT-B, 16 frames of 224 px, tubelet 2, self-supervised on Kinetics-400 (Tong et al., 2022)",
+        alternative="video-vit-tiny-shapes",
     ),
 }
 
@@ -347,6 +368,13 @@ def _load_image_tokenizer(source: str, attn: str | None) -> Loaded:
     return Loaded(VQVAE.from_pretrained(source), None)
 
 
+def _load_video_jepa(source: str, attn: str | None) -> Loaded:
+    """A V-JEPA (``shared/training/vjepa_tiny_shapes.py``): encoders and predictor in one module; no processor."""
+    from shared.training.vjepa_tiny_shapes import VJEPA
+
+    return Loaded(VJEPA.from_pretrained(source), None)
+
+
 def _load_autoregressive_image_generation(source: str, attn: str | None) -> Loaded:
     """A GPT-2 over image tokens; its config names the tokenizer, codebook size and classes."""
     from transformers import GPT2LMHeadModel
@@ -355,20 +383,45 @@ def _load_autoregressive_image_generation(source: str, attn: str | None) -> Load
     return Loaded(GPT2LMHeadModel.from_pretrained(source, use_safetensors=True, **kwargs), None)
 
 
+def _load_video_classifier(source: str, attn: str | None) -> Loaded:
+    """A video transformer classifier (VideoMAE: tubelet tokens, joint space-time attention) and its
+    processor. A pre-training checkpoint (MCG-NJU/videomae-base) loads with a new, untrained head."""
+    from transformers import AutoImageProcessor, AutoModelForVideoClassification
+
+    kwargs = {"attn_implementation": attn} if attn else {}
+    model = AutoModelForVideoClassification.from_pretrained(source, use_safetensors=True, **kwargs)
+    return Loaded(model, AutoImageProcessor.from_pretrained(source))
+
+
+def _load_action_vq_tokenizer(source: str, attn: str | None) -> Loaded:
+    """A residual VQ action tokenizer (``shared/training/vq_actions.py``): the model is the codebooks."""
+    from shared.training.vq_actions import ActionVQ
+
+    return Loaded(ActionVQ.from_pretrained(source), None)
+
+
 # task -> loader(source, attn) -> Loaded. Spaces add tasks here as they need them.
 LOADERS: dict[str, Callable[[str, str | None], Loaded]] = {
     "image-classification": _load_image_classifier,
     "action-tokenizer": _load_action_tokenizer,
+    "action-vq-tokenizer": _load_action_vq_tokenizer,
     "image-features": _load_image_backbone,
     "zero-shot-image-classification": _load_clip,
     "class-conditional-diffusion": _load_class_conditional_diffusion,
     "masked-image-modeling": _load_masked_autoencoder,
     "image-tokenizer": _load_image_tokenizer,
     "autoregressive-image-generation": _load_autoregressive_image_generation,
+    "video-jepa": _load_video_jepa,
+    "video-classification": _load_video_classifier,
 }
 
 
 _CACHE: BoundedCache[Loaded] = BoundedCache(4)  # a few models per process: they are the memory that counts
+
+# transformers resolves its names lazily, and that first import is not safe from two threads at once: two
+# first clicks on two pages gave "cannot import name 'AutoImageProcessor' from 'transformers'". Loaders run
+# under this lock; code that instantiates transformers classes itself on a first click takes it too.
+TRANSFORMERS_IMPORT_LOCK = threading.RLock()
 
 
 def load(name: str, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
@@ -386,7 +439,8 @@ def load(name: str, device: torch.device | str | None = None, dtype: torch.dtype
     def make() -> Loaded:
         source = resolve(name)
         try:
-            loaded = LOADERS[spec.task](source, attn)
+            with TRANSFORMERS_IMPORT_LOCK:
+                loaded = LOADERS[spec.task](source, attn)
         except OSError as err:  # network errors and missing files surface as OSError in HF libraries
             raise _unavailable(name, f"loading failed ({str(err).splitlines()[0]})") from err
         model = loaded.model
