@@ -19,6 +19,10 @@ HAS_GPU       := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
 TORCH_FLAGS   := $(if $(and $(TORCH_INDEX),$(if $(HAS_GPU),,cpu)),--index-url $(TORCH_INDEX),)
 
 PYTEST_ARGS ?=
+# pytest-xdist: one worker per core, each test file on one worker (its module fixtures load once), one torch
+# thread per worker. Most of the suite waits on a server, a browser or Python, so two workers on two cores take
+# about half the time of one process. PYTEST_PARALLEL= runs it in one process.
+PYTEST_PARALLEL ?= -n auto --dist loadfile
 
 .PHONY: run test bench lint install install-dev browser-deps clean help
 
@@ -84,7 +88,7 @@ browser-deps:
 	fi
 
 test: install-dev browser-deps
-	HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False $(PY) -m pytest $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 bench: install-dev
 	HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False $(PY) -m bench

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -65,4 +68,22 @@ def shot(page, name: str) -> Path:
     return path
 
 
-__all__ = ["shot", "shutil"]
+def record_report(report, name: str) -> None:
+    """Add a walk's report to screenshots/pages.json, for review."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    # one file per pytest-xdist worker ("gw0", ...): two processes must not rewrite one file
+    path = SCREENSHOTS / f"pages{'-' + os.environ['PYTEST_XDIST_WORKER'] if 'PYTEST_XDIST_WORKER' in os.environ else ''}.json"
+    pages = json.loads(path.read_text()) if path.is_file() else {}
+    pages[name] = asdict(report)
+    path.write_text(json.dumps(pages, indent=1) + "\n")
+
+
+def assert_clean(report) -> None:
+    """A walk found every input rendered, every fed output filled, and no error."""
+    assert report.rendered, f"nothing rendered on {report.url}"
+    assert not report.not_rendered, f"{report.url}: inputs that did not render: {report.not_rendered}"
+    assert not report.empty_outputs, f"{report.url}: outputs left empty after a click: {report.empty_outputs}"
+    assert not report.errors, f"{report.url}: {report.errors}"
+
+
+__all__ = ["assert_clean", "record_report", "shot", "shutil"]
