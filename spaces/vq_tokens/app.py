@@ -303,13 +303,15 @@ def token_arithmetic():
     vq = shipped_json(VQ_MODEL)
     if not vq:
         raise ValueError(f"{VQ_MODEL} is not trained yet: python -m shared.training {VQ_MODEL}")
-    rows = [b.row() for b in compute.budgets(vq, _dit_facts())]
+    rows = [b.row() for b in compute.budgets(vq, _dit_facts(), default_guidance())]
     ours, dalle, dit = rows[0], rows[1], rows[2]
     text = (
         f"**DALL-E** ({PAPERS['dalle']}): a 256×256 image is a 32×32 = **1024**-token grid over an **8192**-code dVAE "
         f"codebook, after up to **256** text tokens: a sequence of {dalle['sequence']}, and 1024 sequential passes to draw "
         f"one image ({dalle['bits per image']:,} bits of tokens, {dalle['compression vs 8-bit RGB']} fewer than the pixels). "
-        f"**Ours**: {ours['image tokens']} tokens after 1 class token, {ours['sequential passes']} passes. "
+        f"**Ours**: {ours['image tokens']} tokens after 1 class token, {ours['sequential passes']} passes"
+        + (f" of two rows (classifier-free guidance at s = {default_guidance():g}: with and without the class)"
+           if default_guidance() != 1 else "") + ". "
         f"**Parti** ({PAPERS['parti']}) scales the same idea to a 20B-parameter encoder-decoder over ViT-VQGAN tokens "
         "(its grid and codebook are not quoted here: not verified). "
         f"**Diffusion** instead runs the whole sequence at every step: DiT-XL/2 ({PAPERS['dit']}) on 16×16 = 256 latent "

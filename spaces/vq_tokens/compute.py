@@ -377,7 +377,7 @@ class TokenBudget:
         """Tokens pushed through the network for one image: AR with a KV cache processes each token once
         (prefix + image); diffusion processes the whole sequence at every step (steps x tokens x copies)."""
         if self.steps is None:
-            return self.prefix + self.image_tokens
+            return (self.prefix + self.image_tokens) * self.guidance_copies
         return self.steps * self.image_tokens * self.guidance_copies
 
     def row(self) -> dict:
@@ -394,11 +394,13 @@ class TokenBudget:
         }
 
 
-def budgets(vq_config: dict, dit: dict | None = None) -> list[TokenBudget]:
-    """Ours (from the shipped config), DALL-E and DiT-XL/2 (paper figures), and the tiny DiT of this hub."""
+def budgets(vq_config: dict, dit: dict | None = None, ar_guidance: float = 1.0) -> list[TokenBudget]:
+    """Ours (from the shipped configs; guided sampling runs a conditional and an unconditional row), DALL-E and
+    DiT-XL/2 (paper figures), and the tiny DiT of this hub."""
     size, g, k = vq_config["image_size"], vq_config["grid"], vq_config["codebook_size"]
     rows = [
-        TokenBudget("ar-tiny-shapes + vq-tiny-shapes", "this hub (config.json)", size, g, k, 1),
+        TokenBudget("ar-tiny-shapes + vq-tiny-shapes", "this hub (config.json)", size, g, k, 1,
+                    guidance_copies=1 if ar_guidance == 1 else 2),
         # Ramesh et al., 2021: 256x256 images, dVAE to a 32x32 grid over 8192 codes, after up to 256 BPE text tokens.
         TokenBudget("DALL-E", "Ramesh et al., 2021", 256, 32, 8192, 256),
         # Peebles & Xie, 2023: 256 px -> 32x32x4 SD-VAE latent, patch 2 -> 16x16 tokens; 250 DDPM sampling steps

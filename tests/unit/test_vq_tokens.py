@@ -215,6 +215,8 @@ def test_budgets_at_real_scale():
     assert dit.sequential_passes == 250 and dit.token_passes == 250 * 256 * 2
     ours = rows["ar-tiny-shapes + vq-tiny-shapes"]
     assert ours.row()["bits per image"] == 64 * 10 and ours.token_passes == 65
+    guided = compute.budgets({"image_size": 32, "grid": 8, "codebook_size": 1024}, None, ar_guidance=5.0)[0]
+    assert guided.token_passes == 2 * 65 and guided.sequential_passes == 64  # the two rows run side by side
     assert rows["dit-tiny-shapes (diffusion)"].token_passes == 25 * 64 * 2
 
 
