@@ -178,7 +178,8 @@ def render(demo: gr.Blocks) -> None:
         )
         with gr.Row():
             tok_index = gr.Number(value=0, precision=None, step=1, label=f"test clip index (0–{options.MAX_CLIP_INDEX})")
-            tok_patch = gr.Dropdown(list(options.TOKEN_PATCHES), value=facts.get("patch", 8), label="patch p (px)")
+            tok_patch = gr.Dropdown(list(options.token_patches(facts.get("image", 32))), value=facts.get("patch", 8),
+                                    label="patch p (px)")
             tok_tubelet = gr.Dropdown(list(options.TOKEN_TUBELETS), value=facts.get("tubelet", 2), label="tubelet t (frames)")
             tok_btn = gr.Button("Tokenise", variant="primary")
         tok_plot = gr.Plot(label="the clip cut into tubelets")

@@ -41,7 +41,11 @@ DEFAULTS = {"frames": 16, "image_size": 224, "patch_size": 16, "tubelet": 2, "hi
 TABLE_FRAMES = (8, 16, 32)  # the cost table of the issue's "Must show"
 
 # Tokenisation tab: one clip of the moving-shapes data at the embedded model's size
-TOKEN_PATCHES = (4, 8, 16, 32)
+
+
+def token_patches(image_size: int) -> tuple[int, ...]:
+    """Patch sides offered on the tubelet tab: the divisors of the clip's side from 4 to half of it."""
+    return tuple(p for p in range(4, image_size // 2 + 1) if image_size % p == 0)
 TOKEN_TUBELETS = (1, 2, 4, 8, 16)
 MAX_CLIP_INDEX = 99_999
 ANY_DIRECTION = "any"

@@ -46,8 +46,13 @@ def test_bad_cost_inputs_then_the_server_keeps_serving(client, args, match):
 
 
 def test_tokenise(client):
+    from spaces.video_attention.options import model_facts, token_patches
+
+    size = model_facts().get("image", 32)  # the clip is rendered at the embedded model's size
+    assert 8 in token_patches(size) and all(size % p == 0 for p in token_patches(size))
     plot, stats, files = client.predict(0, 8, 2, api_name="/video_attention_tokenise")
-    assert stats["grid"] == [8, 4, 4] and stats["tokens"] == 128 and stats["values_per_token"] == 2 * 8 * 8 * 3
+    g = size // 8
+    assert stats["grid"] == [8, g, g] and stats["tokens"] == 8 * g * g and stats["values_per_token"] == 2 * 8 * 8 * 3
     assert all(Path(f).is_file() for f in files)
     with pytest.raises(AppError, match="frames 16 is not divisible by the tubelet 3"):
         client.predict(0, 8, 3, api_name="/video_attention_tokenise")

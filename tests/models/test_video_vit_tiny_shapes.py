@@ -57,14 +57,16 @@ def test_loads_through_the_shared_loader_with_the_shipped_facts():
     model, processor = load(NAME, device="cpu", attn="eager")
     c = model.config
     assert type(model).__name__ == "VideoMAEForVideoClassification"
-    assert (c.num_frames, c.image_size, c.patch_size, c.tubelet_size) == (16, 32, 8, 2)
+    from shared.training.video_vit_tiny_shapes import Config
+
+    cfg = Config()  # the recipe's defaults are what shipped: `python -m shared.training` retrains this model
+    assert (c.num_frames, c.image_size, c.patch_size, c.tubelet_size) == (cfg.frames, cfg.image_size, cfg.patch_size,
+                                                                          cfg.tubelet_size)
     assert [c.id2label[i] for i in range(8)] == list(DIRECTIONS)
     m = _metrics()
     assert sum(p.numel() for p in model.parameters()) == m["parameters"]
     assert m["tokens"] == 8 * 4 * 4
-    # The issue asks for >= 0.9; the shipped model reaches 0.888 (three full runs: 0.888, 0.886, 0.879), so this
-    # floor guards against a regression, well above chance (1/8), and the shortfall is stated, not hidden.
-    assert m["direction_accuracy"] >= 0.85 and m["n_test"] >= 1000
+    assert m["direction_accuracy"] >= 0.9 and m["n_test"] >= 1000  # issue 19's bar
     assert json.loads((WEIGHTS / "config.json").read_text())["attn_implementation"] == "eager"
 
 
@@ -89,7 +91,7 @@ def test_classify_reads_the_models_own_attention():
 
     res = compute.classify(5, "up-left")
     spec = clip_spec_at("test", res.index)
-    assert spec.direction_name == "up-left" and np.array_equal(res.clip, render_clip(spec, 32))
+    assert spec.direction_name == "up-left" and np.array_equal(res.clip, render_clip(spec, json.loads((WEIGHTS / "config.json").read_text())["image_size"]))
     model = VideoMAEForVideoClassification.from_pretrained(str(WEIGHTS)).eval()  # eager from config.json
     x = torch.from_numpy(res.clip).permute(0, 3, 1, 2).float()[None] / 255 * 2 - 1  # (1, T, 3, H, W)
     with torch.no_grad():
