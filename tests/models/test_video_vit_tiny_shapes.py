@@ -127,3 +127,35 @@ def test_recipe_smoke_run(tmp_path):
     model = VideoMAEForVideoClassification.from_pretrained(str(tmp_path))
     assert sum(p.numel() for p in model.parameters()) == m["parameters"]
     assert (tmp_path / "README.md").is_file() and (tmp_path / "preprocessor_config.json").is_file()
+
+
+@shipped
+def test_reads_motion_in_clips_drawn_by_an_independent_renderer():
+    """Clips this project's renderer never made: a matplotlib drawing (shared.data.matplotlib_shapes) seen through
+    a 64-px window that slides across it, so the drawing moves the other way, 20-32 px of the 128-px drawing over
+    the clip. Measured 0.945 on these 200 clips (48-px model); chance is 0.125."""
+    from PIL import Image
+    from transformers import VideoMAEForVideoClassification
+
+    from shared.data import matplotlib_shapes
+    from shared.training.video_vit_tiny_shapes import predict
+
+    model = VideoMAEForVideoClassification.from_pretrained(str(WEIGHTS), use_safetensors=True).eval()
+    c = model.config
+    rng = np.random.default_rng(0)
+    clips, labels = [], []
+    for i in range(200):
+        drawing = matplotlib_shapes.draw(i, 128)[0]
+        k = i % 8
+        travel = rng.uniform(20, 32)
+        dx, dy = math.cos(math.radians(45 * k)) * travel, -math.sin(math.radians(45 * k)) * travel  # y grows down
+        frames = []
+        for t in range(c.num_frames):
+            f = t / (c.num_frames - 1) - 0.5
+            x0, y0 = 32 - dx * f, 32 - dy * f  # the window moves against the motion
+            window = drawing.crop((x0, y0, x0 + 64, y0 + 64)).resize((c.image_size, c.image_size), Image.Resampling.BOX)
+            frames.append(np.asarray(window))
+        clips.append(np.stack(frames))
+        labels.append(k)
+    accuracy = float((predict(model, np.stack(clips)).argmax(-1) == np.array(labels)).mean())
+    assert accuracy >= 0.85, accuracy
