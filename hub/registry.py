@@ -43,7 +43,8 @@ TUTORIALS: tuple[Tutorial, ...] = (
     # Vision-language
     Tutorial("CLIP zero-shot", "🔗", "Vision-language",
              "Contrastive image-text learning and zero-shot classification.", slug="clip_zero_shot"),
-    Tutorial("Modern VLMs", "💬", "Vision-language", "Visual tokens and cross-modal integration."),
+    Tutorial("Modern VLMs", "💬", "Vision-language", "Visual tokens and cross-modal integration.",
+             slug="vlm_tokens"),
     Tutorial("VLA action tokenizer", "🦾", "Vision-language",
              "Robot actions as tokens: 256-bin against FAST (DCT + BPE).", slug="vla_tokenizer"),
     Tutorial("V-JEPA", "🎞️", "Vision-language", "Predicting video features in latent space.",

@@ -9,10 +9,10 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import torch
+
+from shared.models import kv_cache_name
 
 AR_TEMPERATURE = 0.8  # the sampling settings class_accuracy is measured at (stated on the page)
 AR_TOP_K = 16
@@ -110,8 +110,7 @@ def next_code_logits(ar, inp: torch.Tensor, cls: torch.Tensor, cache, guidance: 
     Guided (``guidance`` != 1, the batch doubled by ``start_tokens``): l_u + s·(l_c - l_u), classifier-free
     guidance (Ho & Salimans, 2022) applied to the next-token logits, as Parti does for its autoregressive
     sampler (Yu et al., 2022)."""
-    # transformers renamed the KV cache from ``past_key_values`` to ``cache`` during 5.x; accept both
-    name = "cache" if "cache" in inspect.signature(ar.forward).parameters else "past_key_values"
+    name = kv_cache_name(ar)
     out = ar(inputs_embeds=embed(ar, inp, cls), use_cache=True, **{name: cache})
     logits = out.logits[:, -1, :codebook_size]  # image codes only, never a class token
     if guidance != 1.0:

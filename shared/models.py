@@ -143,6 +143,17 @@ REGISTRY: dict[str, ModelSpec] = {
         description="VideoMAE ViT-B, 16 frames of 224 px, tubelet 2, self-supervised on Kinetics-400 (Tong et al., 2022)",
         alternative="video-vit-tiny-shapes",
     ),
+    "vlm-tiny-shapes": ModelSpec(
+        task="image-text-to-text", source=EMBEDDED,
+        description="tiny LLaVA trained here: clip-tiny-shapes' vision tower, MLP projector, a tiny Llama; answers "
+                    "questions about one shape",
+        evaluate="shared.training.vlm_tiny_shapes:evaluate",
+    ),
+    "HuggingFaceTB/SmolVLM-256M-Instruct": ModelSpec(
+        task="image-text-to-text", source="HuggingFaceTB/SmolVLM-256M-Instruct",
+        description="SmolVLM-256M-Instruct: SigLIP tower, pixel shuffle, SmolLM2-135M (Marafioti et al., 2025)",
+        alternative="vlm-tiny-shapes",
+    ),
 }
 
 
@@ -400,6 +411,15 @@ def _load_action_vq_tokenizer(source: str, attn: str | None) -> Loaded:
     return Loaded(ActionVQ.from_pretrained(source), None)
 
 
+def _load_image_text_to_text(source: str, attn: str | None) -> Loaded:
+    """A vision-language model that answers in text (LLaVA, Idefics3/SmolVLM, ...) and its processor."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    kwargs = {"attn_implementation": attn} if attn else {}
+    model = AutoModelForImageTextToText.from_pretrained(source, use_safetensors=True, **kwargs)
+    return Loaded(model, AutoProcessor.from_pretrained(source))
+
+
 # task -> loader(source, attn) -> Loaded. Spaces add tasks here as they need them.
 LOADERS: dict[str, Callable[[str, str | None], Loaded]] = {
     "image-classification": _load_image_classifier,
@@ -413,6 +433,7 @@ LOADERS: dict[str, Callable[[str, str | None], Loaded]] = {
     "autoregressive-image-generation": _load_autoregressive_image_generation,
     "video-jepa": _load_video_jepa,
     "video-classification": _load_video_classifier,
+    "image-text-to-text": _load_image_text_to_text,
 }
 
 
@@ -450,6 +471,14 @@ def load(name: str, device: torch.device | str | None = None, dtype: torch.dtype
         return Loaded(model, loaded.processor)
 
     return _CACHE.get_or_create((name, str(device), str(dtype), attn), make)[0]
+
+
+def kv_cache_name(model: Any) -> str:
+    """The keyword of ``model.forward`` (and attribute of its output) that carries the KV cache: transformers renamed
+    it from ``past_key_values`` to ``cache`` during 5.x, model by model (Idefics3 has, LLaVA and GPT-2 not yet in 5.24)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def clear_cache() -> None:

@@ -11,6 +11,7 @@ Deterministic per index.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -29,8 +30,42 @@ def _rgb(name: str) -> tuple[float, float, float]:
     return to_rgb(name)
 
 
+POSITIONS: tuple[str, ...] = (  # the 3x3 thirds, row-major from the top, named as in captions
+    "top left", "top middle", "top right",
+    "middle left", "center", "middle right",
+    "bottom left", "bottom middle", "bottom right",
+)
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """One drawing and what it shows: ``color`` is the CSS name ("gray" spelled "grey", as captions do),
+    ``cx``/``cy`` the centre as fractions of the width and height, measured from the top left."""
+
+    image: Image.Image
+    shape: str
+    color: str
+    cx: float
+    cy: float
+    radius: float
+
+    @property
+    def label(self) -> int:
+        return SHAPES.index(self.shape)
+
+    @property
+    def position(self) -> str:
+        return POSITIONS[min(int(self.cy * 3), 2) * 3 + min(int(self.cx * 3), 2)]
+
+
 def draw(index: int, size: int = 128) -> tuple[Image.Image, int]:
     """(image, label) of drawing ``index``."""
+    d = drawing(index, size)
+    return d.image, d.label
+
+
+def drawing(index: int, size: int = 128) -> Drawing:
+    """Drawing ``index``, with its shape, colour name and position."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Circle, PathPatch, Polygon, Rectangle, RegularPolygon
@@ -74,7 +109,9 @@ def draw(index: int, size: int = 128) -> tuple[Image.Image, int]:
     ax.add_patch(patch)
     canvas.draw()
     rgba = np.asarray(canvas.buffer_rgba())  # (size, size, 4)
-    return Image.fromarray(rgba[..., :3].copy(), "RGB"), label
+    image = Image.fromarray(rgba[..., :3].copy(), "RGB")
+    # matplotlib's y axis points up; the image's rows go down
+    return Drawing(image, shape, "grey" if fg == "gray" else fg, cx, 1.0 - cy, r)
 
 
 def dataset(n: int, size: int = 128) -> tuple[list[Image.Image], np.ndarray]:

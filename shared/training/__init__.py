@@ -27,6 +27,7 @@ RECIPES: dict[str, str] = {
     "video-vit-tiny-shapes": "video_vit_tiny_shapes",
     "vjepa-tiny-shapes": "vjepa_tiny_shapes",
     "vq-actions": "vq_actions",
+    "vlm-tiny-shapes": "vlm_tiny_shapes",
 }
 
 
