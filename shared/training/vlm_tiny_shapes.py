@@ -19,7 +19,12 @@ is the next-token cross-entropy on the answer tokens only (the answer then ``</s
 
 Data: one question per image of the "wide" shapes distribution, rendered on the fly (64 px), of four kinds
 (``QUESTION_KINDS``): the shape, its colour, its position (the 3x3 thirds of ``shapes.POSITIONS``), and "Is there a
-{colour} {shape}?" answered yes or no (half the time about another colour, shape, or both).
+{colour} {shape}?" (half the time about another colour, shape, or both), answered with what is there first:
+"a blue star, so no". The yes/no stays at chance all the same (0.504 in the shipped run): the answer hangs on
+whether a word of the question matches the image, and neither the word nor the image alone says anything about
+it, so gradient descent gets no first cue (the XOR-like plateau). Trained to say "yes"/"no" alone, two runs of 4000
+and 5000 steps gave P(yes) = 0.50 whatever the words; naming the shape first (this format) lets the page show
+that the model sees the shape right and still cannot compare it with the question. It is reported, not hidden.
 """
 
 from __future__ import annotations
@@ -55,9 +60,8 @@ class Config:
     batch_size: int = 64
     steps: int = 5000
     lr: float = 1e-3
-    vision_lr_scale: float = 0.5  # the tower's learning rate, relative to lr (0 freezes it)
-    # share of each QUESTION_KINDS in training; yes/no weighted up: at equal shares a 4000-step run still answered
-    # "yes" to 186 of 200 such questions (the answer hangs on a match of two words with the image, no single cue)
+    vision_lr_scale: float = 0.3  # the tower's learning rate, relative to lr (0 freezes it)
+    # share of each QUESTION_KINDS in training; the yes/no kind weighted up (it is the hardest, see the docstring)
     kind_weights: tuple[float, ...] = (0.2, 0.2, 0.2, 0.4)
     warmup: int = 100
     weight_decay: float = 0.01
@@ -85,14 +89,14 @@ def question_for(kind: str, spec, rng: np.random.Generator, phrasing: int | None
             colour = str(rng.choice([c for c in COLORS if c != spec.color]))
         if which in (1, 2):
             shape = str(rng.choice([s for s in SHAPES if s != spec.shape]))
-    return text.format(colour=colour, shape=shape), "yes" if truth else "no"
+    return text.format(colour=colour, shape=shape), f"a {spec.color} {spec.shape} , so {'yes' if truth else 'no'}"
 
 
 def vocabulary() -> list[str]:
     """Every word the questions and answers use, after the special tokens (ids 0..4)."""
     import re
 
-    words: set[str] = {"user", ":", "assistant", "yes", "no", *SHAPES, *COLORS}
+    words: set[str] = {"user", ":", "assistant", "a", ",", "so", "yes", "no", *SHAPES, *COLORS}
     words |= {w for p in POSITIONS for w in p.split()}
     for phrasings in QUESTIONS.values():
         for q in phrasings:
@@ -273,7 +277,7 @@ def finish(out: Path, cfg: Config, training: dict) -> dict:
 # --------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def answer_batch(model, processor, images, prompts, max_new_tokens: int = 4) -> list[str]:
+def answer_batch(model, processor, images, prompts, max_new_tokens: int = 8) -> list[str]:
     """Greedy answers (left-padded batch, ``generate``), decoded without special tokens."""
     batch = processor(images=images, text=prompts, return_tensors="pt", padding=True)
     out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
@@ -283,13 +287,15 @@ def answer_batch(model, processor, images, prompts, max_new_tokens: int = 4) -> 
 
 
 def _accuracy(model, processor, records, batch: int = 100) -> dict[str, float]:
-    """records: (image, kind, question, answer); accuracy per kind (exact match of the whole answer)."""
+    """records: (image, kind, question, answer); accuracy per kind: the whole answer must match, except that a yes/no
+    question is judged on its last word (the yes or the no; the words before it are reported apart)."""
     hits: dict[str, list[bool]] = {}
     for s in range(0, len(records), batch):
         chunk = records[s:s + batch]
         got = answer_batch(model, processor, [r[0] for r in chunk], [PROMPT.format(question=r[2]) for r in chunk])
         for r, g in zip(chunk, got, strict=True):
-            hits.setdefault(r[1], []).append(g == r[3])
+            expected, words = r[3].split(), g.replace(",", " ,").split()
+            hits.setdefault(r[1], []).append(words[-1:] == expected[-1:] if r[1] == "exists" else words == expected)
     return {k: round(float(np.mean(v)), 4) for k, v in hits.items()}
 
 
@@ -338,6 +344,11 @@ def evaluate(path: str, n: int = 500, n_independent: int = 300) -> dict:
     }
 
 
+_YES_NO_AT_CHANCE = (" Here the verdict is at chance: matching a word of the question with the image gives gradient "
+                     "descent no first cue. Runs tried: \"yes\"/\"no\" alone at equal shares (4000 steps) and weighted up "
+                     "(5000 steps), then this format (5000 steps): 0.50 each time.")
+
+
 def write_card(out: Path, cfg: Config, metrics: dict, config) -> None:
     from shared.training.loop import write_model_card
 
@@ -360,7 +371,9 @@ Liu et al., 2024) trained here to answer questions about one shape in a 64-pixel
 - Data: {cfg.steps * cfg.batch_size} images of the wide shapes distribution rendered on the fly, one question each.
 - Recipe: {cfg.steps} steps of batch {cfg.batch_size}, AdamW lr {cfg.lr} (betas 0.9/0.95, weight decay
   {cfg.weight_decay}, warm-up {cfg.warmup}, cosine), loss on the answer tokens only, gradient clipping 1.
-- Metrics: exact-match accuracy of the greedy answer per question kind on held-out test images, on the `shifted`
+- Yes/no questions are answered "a blue star, so no": the shape it sees, then the verdict.{_YES_NO_AT_CHANCE
+  if metrics.get("exists_accuracy", 1) < 0.6 else ""}
+- Metrics: accuracy of the greedy answer per question kind (the whole answer; a yes/no question on its last word) on held-out test images, on the `shifted`
   split (colour/background pairs never trained on), and on shapes drawn by matplotlib (an independent renderer;
   colour questions only for its CSS colours that have one of our twelve names).
 - Config: `{asdict(cfg)}`

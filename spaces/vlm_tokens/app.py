@@ -107,6 +107,16 @@ def _cost_intro() -> str:
     )
 
 
+def _yes_no_note(held_out: dict) -> str:
+    """Says so when the yes/no questions are answered at chance (the measured accuracy decides, not this text)."""
+    exists = held_out.get("exists")
+    if exists is None or exists >= 0.6:
+        return ""
+    return (f" Its yes/no answers ({exists:.0%} right, chance is 50%) are a coin flip: it names the shape it sees, "
+            "then says yes or no without comparing it with the question. Matching a word with the image gives "
+            "gradient descent no first cue, and this run never found one (its model card lists the runs tried).")
+
+
 def _vlm_intro(f: dict) -> str:
     if not f:
         return (f"The tiny VLM `{VLM_MODEL}` is not trained yet: `python -m shared.training {VLM_MODEL}`.")
@@ -127,7 +137,7 @@ def _vlm_intro(f: dict) -> str:
         f"Exact-match accuracy of the greedy answer on {m.get('n', '?')} held-out images: {accs('held-out')}; "
         f"on {m.get('n_shifted', '?')} images of the shifted split (colour/background pairs never trained on): "
         f"{accs('shifted')}; on {m.get('n_independent', '?')} shapes drawn by matplotlib (a renderer it "
-        f"never saw): {accs('independent')}.\n\n"
+        f"never saw): {accs('independent')}.{_yes_no_note(acc['held-out'])}\n\n"
         f"Decoding is greedy, so an answer is deterministic. Questions: at most {MAX_QUESTION_CHARS} characters; "
         "the tiny model knows only the words of its training questions (unknown ones are reported). With network, "
         "a real small VLM (`HuggingFaceTB/SmolVLM-256M-Instruct`, its own chat template and tiling) goes through "
