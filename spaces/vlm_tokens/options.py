@@ -15,7 +15,7 @@ from pathlib import Path
 
 VLM_MODEL = "vlm-tiny-shapes"
 MAX_QUESTION_CHARS = 200  # the tiny VLM's questions are a few words; a cap keeps the prompt within its positions
-MAX_NEW_TOKENS = 8  # its answers are one or two words and </s>
+MAX_NEW_TOKENS = 8  # its longest answer, "a blue star , so no" and </s>, is 7 tokens
 # The first phrasing of each question kind it was trained on (shared/training/vlm_tiny_shapes.py, a test checks).
 EXAMPLE_QUESTIONS: tuple[str, ...] = (
     "What shape is in the image?",
