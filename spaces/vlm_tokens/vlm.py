@@ -16,6 +16,7 @@ a chat template (e.g. ``HuggingFaceTB/SmolVLM-256M-Instruct``) goes through the 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ import torch
 from PIL import Image
 
 from shared import validate
+from shared.cache import BoundedCache
 from shared.images import load_image
 from shared.models import TRANSFORMERS_IMPORT_LOCK, kv_cache_name, load, names
 
@@ -113,14 +115,26 @@ def _ood(image: Image.Image, model: str) -> tuple[str | None, bool | None]:
     return v.message, v.unusual
 
 
-@torch.no_grad()
+# One click runs the public endpoint (the answer text), then the details view (the same answer, drawn): the second
+# reads the first's result here instead of decoding again (which takes seconds for a Hub VLM).
+_ANSWERS: BoundedCache[Answer] = BoundedCache(8)
+
+
 def answer(image: Image.Image, question: str, model: str = VLM_MODEL,
            max_new_tokens: int = MAX_NEW_TOKENS) -> Answer:
-    """Greedy answer of ``model`` to ``question`` about ``image``, token by token, with attention over the image."""
+    """Greedy answer of ``model`` to ``question`` about ``image``, token by token, with attention over the image.
+    Greedy decoding is deterministic, so a repeated request is served from a small cache."""
     question = check_question(question)
     model_name = check_model(model)
     max_new_tokens = validate.integer(max_new_tokens, "max_new_tokens", 1, 64)
     image = load_image(image)
+    key = (model_name, question, max_new_tokens, image.size, hashlib.sha1(image.tobytes()).hexdigest())
+    return _ANSWERS.get_or_create(key, lambda: _decode(image, question, model_name, max_new_tokens))[0]
+
+
+@torch.no_grad()
+def _decode(image: Image.Image, question: str, model_name: str, max_new_tokens: int) -> Answer:
+    """The loop itself (see the module docstring)."""
     vlm, processor = load(model_name, attn="eager")  # eager: SDPA returns no attention weights
     tokenizer = processor.tokenizer
     with TRANSFORMERS_IMPORT_LOCK:  # the processor's first call may import transformers modules

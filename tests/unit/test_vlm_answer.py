@@ -139,3 +139,13 @@ def test_every_answer_carries_the_calibrated_ood_check(shape_image):
     shape = vlm.answer(shape_image, "What shape is in the image?")
     assert shape.ood_unusual is False and shape.ood_message.startswith("Not flagged")
     assert "photos" in shape.ood_message
+
+
+def test_a_repeated_request_is_decoded_once(shape_image):
+    """The page's click asks for the answer twice (the endpoint's text, then the drawn details): greedy decoding
+    is deterministic, so the second request gets the first's result, not a second decode."""
+    first = vlm.answer(shape_image, "Where is the shape?")
+    assert vlm.answer(shape_image.copy(), "Where is the shape?") is first
+    assert vlm.answer(shape_image, "What shape is in the image?") is not first
+    other = render(spec_at("test", 8), 64)
+    assert vlm.answer(other, "Where is the shape?") is not first
