@@ -54,6 +54,11 @@ TOKEN_HEADERS = ["step", "token", "probability", "top alternatives", "attention 
 # --------------------------------------------------------------------------------------
 
 def _count_intro() -> str:
+    """The families' rules, with every setting read from the released configurations in options.py."""
+    c15, p14, tile, q = options.LLAVA15["crop_size"]["height"], options.PATCH_14, options.LLAVA_NEXT_TILE, options.QWEN2VL
+    pins = ", ".join(f"{h}×{w}" for h, w in options.LLAVA_NEXT["image_grid_pinpoints"])
+    longest, crop = options.IDEFICS3["size"]["longest_edge"], options.IDEFICS3_CROP
+    per_crop, scale = options.IDEFICS3_TOKENS_PER_CROP, options.IDEFICS3_SCALE_FACTOR
     return (
         f"# {TUTORIAL.emoji} {TUTORIAL.title}\n"
         f"A VLM ({PAPERS['llava']}) turns an image into **visual tokens** that sit in the LM's prompt like words. "
@@ -62,20 +67,24 @@ def _count_intro() -> str:
         "from its output shapes: `pixel_values` tiles, Qwen2-VL's `image_grid_thw`, Idefics3's rows and columns. "
         "LLaVA-NeXT's count is transformers' own `LlavaNextProcessor._get_number_of_features`. torchvision is not "
         "installed here, so transformers uses its PIL processors: same resize rules, same shapes.\n\n"
-        f"- **LLaVA-1.5** ({PAPERS['llava15']}): shortest side to 336, centre crop, (336/14)² = 576 tokens.\n"
-        f"- **LLaVA-NeXT** ({PAPERS['llavanext']}): the grid pinpoint that keeps most of the image, 336-px tiles "
-        "plus the base image (the whole image at 336×336, counted here as one of the tiles); padding is removed "
-        "from the features (unpadding) and each row of features ends with a newline token.\n"
-        f"- **Qwen2-VL** ({PAPERS['qwen2vl']}): both sides rounded to multiples of 28, pixels kept within "
-        "[3,136, 12,845,056], 14-px patches merged 2×2: tokens = t·h·w/4 from `image_grid_thw`. It refuses "
+        f"- **LLaVA-1.5** ({PAPERS['llava15']}): shortest side to {c15}, centre crop, ({c15}/{p14})² = "
+        f"{(c15 // p14) ** 2} tokens.\n"
+        f"- **LLaVA-NeXT** ({PAPERS['llavanext']}): the grid pinpoint (of {pins}) that keeps most of the image, "
+        f"{tile}-px tiles plus the base image (the whole image at {tile}×{tile}, counted here as one of the tiles); "
+        "padding is removed from the features (unpadding) and each row of features ends with a newline token.\n"
+        f"- **Qwen2-VL** ({PAPERS['qwen2vl']}): both sides rounded to multiples of {q['patch_size'] * q['merge_size']}, "
+        f"pixels kept within [{q['min_pixels']:,}, {q['max_pixels']:,}], {q['patch_size']}-px patches merged "
+        f"{q['merge_size']}×{q['merge_size']}: tokens = t·h·w/{q['merge_size'] ** 2} from `image_grid_thw`. It refuses "
         "images whose long side is 200 times the short side or more.\n"
-        f"- **Idefics3** ({PAPERS['idefics3']}): longest edge to 1456 (4 × 364), both sides up to multiples of "
-        "364, 364-px crops plus the global image (counted as one of the tiles), 169 image tokens per crop "
-        "(row/column markers not counted). 169 = (364/14)² / 2²: the released Idefics3-8B config has "
-        "pixel-shuffle `scale_factor` 2, not 3 (3 is SmolVLM's, with 384-px crops and 81 tokens). Every image "
-        "is first resized to a 1456-px long side, so the count depends on the **aspect ratio, not the size**: "
-        "a 2×2 image costs as much as a 1456×1456 one (see the table).\n"
-        f"- **PaliGemma** ({PAPERS['paligemma']}) at 224, 448, 896: squashed to a square, (size/14)² tokens.\n\n"
+        f"- **Idefics3** ({PAPERS['idefics3']}): longest edge to {longest} ({longest // crop} × {crop}), both sides up "
+        f"to multiples of {crop}, {crop}-px crops plus the global image (counted as one of the tiles), "
+        f"{per_crop} image tokens per crop (row/column markers not counted). {per_crop} = ({crop}/{p14})² / "
+        f"{scale}²: the released Idefics3-8B config has pixel-shuffle `scale_factor` {scale}, not 3 (3 is SmolVLM's, "
+        f"with 384-px crops and 81 tokens). Every image is first resized to a {longest}-px long side, so the count "
+        f"depends on the **aspect ratio, not the size**: a 2×2 image costs as much as a {longest}×{longest} one "
+        "(see the table).\n"
+        f"- **PaliGemma** ({PAPERS['paligemma']}) at {', '.join(map(str, options.PALIGEMMA_SIZES.values()))}: "
+        f"squashed to a square, (size/{p14})² tokens.\n\n"
         f"Images must be at least {MIN_SIDE}×{MIN_SIDE} pixels (a 1×1 image is refused) and at most {MAX_SIDE:,} "
         f"pixels a side and {MAX_PIXELS // 1_000_000} megapixels (larger ones are refused, not downscaled). "
         "Qwen2-VL's processor holds every 14-px patch as 1176 floats (308 MB at its 12.8 MP cap), so above "

@@ -10,6 +10,44 @@ import json
 from pathlib import Path
 
 # --------------------------------------------------------------------------------------
+#      Released processor settings (each value cited with its Hub file; compute.py builds them, the page quotes them)
+# --------------------------------------------------------------------------------------
+# llava-hf/llava-1.5-7b-hf preprocessor_config.json: CLIPImageProcessor, size {"shortest_edge": 336},
+# crop_size {"height": 336, "width": 336}, do_center_crop true, resample 3 (bicubic).
+# Its processor_config.json: patch_size 14, vision_feature_select_strategy "default" (CLS dropped),
+# num_additional_image_tokens 1 (CLS).
+LLAVA15 = {"size": {"shortest_edge": 336}, "crop_size": {"height": 336, "width": 336}, "do_center_crop": True,
+           "resample": 3}
+PATCH_14 = 14  # CLIP ViT-L/14 and SigLIP So400m/14 (vision_config.patch_size of every repo below)
+
+# llava-hf/llava-v1.6-mistral-7b-hf preprocessor_config.json: LlavaNextImageProcessor, size {"shortest_edge": 336},
+# crop_size 336x336, resample 3, image_grid_pinpoints (also in its config.json) as below.
+# Its processor_config.json: patch_size 14, vision_feature_select_strategy "default", num_additional_image_tokens 1.
+LLAVA_NEXT = {"size": {"shortest_edge": 336}, "crop_size": {"height": 336, "width": 336}, "resample": 3,
+              "image_grid_pinpoints": [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]}
+LLAVA_NEXT_TILE = 336
+
+# Qwen/Qwen2-VL-7B-Instruct preprocessor_config.json: Qwen2VLImageProcessor, min_pixels 3136, max_pixels 12845056,
+# patch_size 14, temporal_patch_size 2, merge_size 2.
+QWEN2VL = {"min_pixels": 3136, "max_pixels": 12845056, "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2}
+
+# HuggingFaceM4/Idefics3-8B-Llama3 preprocessor_config.json: Idefics3ImageProcessor, do_image_splitting true,
+# size {"longest_edge": 1456}, max_image_size {"longest_edge": 364}, resample 1.
+# Its processor_config.json: image_seq_len 169 = (364 / 14)² / scale_factor², with scale_factor 2 in its
+# config.json (transformers' Idefics3Config default too). SmolVLM, built on the same architecture with 384-px
+# crops, uses scale_factor 3 and 81 tokens per crop.
+IDEFICS3 = {"size": {"longest_edge": 1456}, "max_image_size": {"longest_edge": 364}, "resample": 1,
+            "do_image_splitting": True}
+IDEFICS3_CROP = 364
+IDEFICS3_SCALE_FACTOR = 2
+IDEFICS3_TOKENS_PER_CROP = (IDEFICS3_CROP // PATCH_14) ** 2 // IDEFICS3_SCALE_FACTOR ** 2  # 169
+
+# google/paligemma-3b-pt-{224,448,896} preprocessor_config.json: SiglipImageProcessor, size {"height": N,
+# "width": N}, resample 3; image_seq_length (N / 14)² = 256, 1024, 4096.
+PALIGEMMA_SIZES = {"paligemma-224": 224, "paligemma-448": 448, "paligemma-896": 896}
+
+
+# --------------------------------------------------------------------------------------
 #                                   The tiny VLM
 # --------------------------------------------------------------------------------------
 
