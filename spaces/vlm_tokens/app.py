@@ -59,6 +59,7 @@ def _count_intro() -> str:
     pins = ", ".join(f"{h}×{w}" for h, w in options.LLAVA_NEXT["image_grid_pinpoints"])
     longest, crop = options.IDEFICS3["size"]["longest_edge"], options.IDEFICS3_CROP
     per_crop, scale = options.IDEFICS3_TOKENS_PER_CROP, options.IDEFICS3_SCALE_FACTOR
+    patch_floats = 3 * q["temporal_patch_size"] * q["patch_size"] ** 2  # channels x frames x pixels: one row of pixel_values
     return (
         f"# {TUTORIAL.emoji} {TUTORIAL.title}\n"
         f"A VLM ({PAPERS['llava']}) turns an image into **visual tokens** that sit in the LM's prompt like words. "
@@ -75,19 +76,21 @@ def _count_intro() -> str:
         f"- **Qwen2-VL** ({PAPERS['qwen2vl']}): both sides rounded to multiples of {q['patch_size'] * q['merge_size']}, "
         f"pixels kept within [{q['min_pixels']:,}, {q['max_pixels']:,}], {q['patch_size']}-px patches merged "
         f"{q['merge_size']}×{q['merge_size']}: tokens = t·h·w/{q['merge_size'] ** 2} from `image_grid_thw`. It refuses "
-        "images whose long side is 200 times the short side or more.\n"
+        f"images whose long side is more than {options.QWEN2VL_MAX_ASPECT_RATIO} times the short side.\n"
         f"- **Idefics3** ({PAPERS['idefics3']}): longest edge to {longest} ({longest // crop} × {crop}), both sides up "
         f"to multiples of {crop}, {crop}-px crops plus the global image (counted as one of the tiles), "
         f"{per_crop} image tokens per crop (row/column markers not counted). {per_crop} = ({crop}/{p14})² / "
-        f"{scale}²: the released Idefics3-8B config has pixel-shuffle `scale_factor` {scale}, not 3 (3 is SmolVLM's, "
-        f"with 384-px crops and 81 tokens). Every image is first resized to a {longest}-px long side, so the count "
+        f"{scale}²: the released Idefics3-8B config has pixel-shuffle `scale_factor` {scale}, not 3 (3 does not "
+        f"divide a {crop // p14}-patch side; SmolVLM's larger crops use 3). Every image is first resized to a {longest}-px long side, so the count "
         f"depends on the **aspect ratio, not the size**: a 2×2 image costs as much as a {longest}×{longest} one "
         "(see the table).\n"
         f"- **PaliGemma** ({PAPERS['paligemma']}) at {', '.join(map(str, options.PALIGEMMA_SIZES.values()))}: "
         f"squashed to a square, (size/{p14})² tokens.\n\n"
         f"Images must be at least {MIN_SIDE}×{MIN_SIDE} pixels (a 1×1 image is refused) and at most {MAX_SIDE:,} "
         f"pixels a side and {MAX_PIXELS // 1_000_000} megapixels (larger ones are refused, not downscaled). "
-        "Qwen2-VL's processor holds every 14-px patch as 1176 floats (308 MB at its 12.8 MP cap), so above "
+        f"Qwen2-VL's processor holds every {q['patch_size']}-px patch as {patch_floats} floats "
+        f"({q['max_pixels'] // q['patch_size'] ** 2 * patch_floats * 4 / 1e6:.0f} MB of float32 at its "
+        f"{q['max_pixels'] / 1e6:.1f} MP cap), so above "
         f"{options.QWEN_PROCESSOR_MAX_PATCHES:,} patches its count comes from the same processor's "
         "`get_number_of_image_patches` (its own `smart_resize`), without the pixels."
     )

@@ -39,6 +39,7 @@ from .options import (
     PALIGEMMA_SIZES,
     PATCH_14,
     QWEN2VL,
+    QWEN2VL_MAX_ASPECT_RATIO,
     QWEN_PROCESSOR_MAX_PATCHES,
     check_custom,
     check_dtype,
@@ -205,8 +206,8 @@ def _qwen2vl(image: Image.Image) -> TokenCount:
     try:
         rh, rw = smart_resize(h, w, factor=factor, min_pixels=QWEN2VL["min_pixels"], max_pixels=QWEN2VL["max_pixels"])
     except ValueError as err:  # "absolute aspect ratio must be smaller than 200"
-        raise ValueError(f"Qwen2-VL refuses this {w}×{h} image: its processor needs the long side to be less than "
-                         f"200 times the short side (the ratio here is {max(w, h) / min(w, h):.0f}:1); "
+        raise ValueError(f"Qwen2-VL refuses this {w}×{h} image: its processor needs the long side to be at most "
+                         f"{QWEN2VL_MAX_ASPECT_RATIO} times the short side (the ratio here is {max(w, h) / min(w, h):.0f}:1); "
                          f"transformers says: {err}") from None
     patches = (rh // QWEN2VL["patch_size"]) * (rw // QWEN2VL["patch_size"])
     if patches <= QWEN_PROCESSOR_MAX_PATCHES:
@@ -281,7 +282,7 @@ def count_tokens(image: Image.Image, family: str) -> TokenCount:
 
 
 def count_all(image: Image.Image) -> dict[str, TokenCount | str]:
-    """Every family's count; a family that refuses the image (Qwen2-VL past 200:1) gives its message instead."""
+    """Every family's count; a family that refuses the image (Qwen2-VL past QWEN2VL_MAX_ASPECT_RATIO) gives its message instead."""
     image = load_image(image)
     result: dict[str, TokenCount | str] = {}
     for family in FAMILIES:

@@ -30,11 +30,14 @@ LLAVA_NEXT_TILE = 336
 # Qwen/Qwen2-VL-7B-Instruct preprocessor_config.json: Qwen2VLImageProcessor, min_pixels 3136, max_pixels 12845056,
 # patch_size 14, temporal_patch_size 2, merge_size 2.
 QWEN2VL = {"min_pixels": 3136, "max_pixels": 12845056, "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2}
+# transformers' smart_resize for Qwen2-VL refuses an image whose long side is more than this many times its short
+# side (models/qwen2_vl/image_processing_pil_qwen2_vl.py; tests/unit/test_vlm_tokens.py checks both sides of it).
+QWEN2VL_MAX_ASPECT_RATIO = 200
 
 # HuggingFaceM4/Idefics3-8B-Llama3 preprocessor_config.json: Idefics3ImageProcessor, do_image_splitting true,
 # size {"longest_edge": 1456}, max_image_size {"longest_edge": 364}, resample 1.
 # Its processor_config.json: image_seq_len 169 = (364 / 14)² / scale_factor², with scale_factor 2 in its
-# config.json (transformers' Idefics3Config default too). SmolVLM, built on the same architecture with 384-px
+# config.json (transformers' Idefics3Config default too). SmolVLM-Instruct (2B), built on the same architecture with 384-px
 # crops, uses scale_factor 3 and 81 tokens per crop.
 IDEFICS3 = {"size": {"longest_edge": 1456}, "max_image_size": {"longest_edge": 364}, "resample": 1,
             "do_image_splitting": True}

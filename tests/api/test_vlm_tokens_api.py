@@ -59,7 +59,7 @@ def bad_images(tmp_path):
     ("fake", "llava-1.5", "not an image"),
     ("tiny", "llava-1.5", "at least 2 pixels a side"),
     ("huge", "llava-1.5", "the limit is 8192 pixels a side"),
-    ("thin", "qwen2-vl", "less than 200 times the short side"),
+    ("thin", "qwen2-vl", "at most 200 times the short side"),
     (None, "gpt-4v", "choose one of .*'paligemma-896'"),
 ])
 def test_bad_count_inputs_then_the_server_keeps_serving(client, bad_images, image, family, message):

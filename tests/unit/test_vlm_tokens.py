@@ -154,11 +154,36 @@ def test_idefics3_crops_tile_the_original_exactly():
 
 def test_qwen2vl_refuses_200_to_1_with_the_limit_while_the_others_count():
     image = Image.new("RGB", (500, 2))
-    with pytest.raises(ValueError, match="less than 200 times"):
+    with pytest.raises(ValueError, match="at most 200 times"):
         compute.count_tokens(image, "qwen2-vl")
     counts = compute.count_all(image)
     assert isinstance(counts["qwen2-vl"], str) and "200" in counts["qwen2-vl"]
     assert all(not isinstance(counts[f], str) for f in FAMILIES if f != "qwen2-vl")
+
+
+def test_qwen2vl_aspect_limit_is_where_transformers_refuses():
+    """options.QWEN2VL_MAX_ASPECT_RATIO against transformers' own smart_resize: exactly that ratio passes, one
+    factor more is refused; the count follows it (28 px is one merged patch, the smallest side it keeps)."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    q, r = options.QWEN2VL, options.QWEN2VL_MAX_ASPECT_RATIO
+    factor = q["patch_size"] * q["merge_size"]
+    bounds = {"factor": factor, "min_pixels": q["min_pixels"], "max_pixels": q["max_pixels"]}
+    assert smart_resize(factor, factor * r, **bounds)
+    with pytest.raises(ValueError):
+        smart_resize(factor, factor * r + factor, **bounds)
+    assert compute.count_tokens(Image.new("RGB", (factor * r, factor)), "qwen2-vl").visual_tokens > 0
+    with pytest.raises(ValueError, match=f"at most {r} times"):
+        compute.count_tokens(Image.new("RGB", (factor * r + factor, factor)), "qwen2-vl")
+
+
+def test_qwen2vl_patch_row_is_what_the_intro_says():
+    """The intro's floats per patch (3 x temporal x patch²) is the width of the processor's pixel_values."""
+    out = compute.processor("qwen2-vl")(images=Image.new("RGB", (56, 56)), return_tensors="np")
+    q = options.QWEN2VL
+    floats = 3 * q["temporal_patch_size"] * q["patch_size"] ** 2
+    assert np.asarray(out["pixel_values"]).shape[-1] == floats
+    assert f"as {floats} floats" in app._count_intro()
 
 
 @pytest.mark.parametrize("size, message", [((1, 1), "at least 2 pixels a side"), ((9000, 10), "8192 pixels a side")])
