@@ -37,7 +37,12 @@ class BoundedCache(Generic[V]):
                 if key in self._entries:
                     self._entries.move_to_end(key)
                     return self._entries[key], True
-            value = make()  # outside the cache-wide lock: other keys stay served meanwhile
+            try:
+                value = make()  # outside the cache-wide lock: other keys stay served meanwhile
+            except BaseException:
+                with self._lock:  # nothing cached (e.g. a refused input): drop the key's lock too
+                    self._key_locks.pop(key, None)
+                raise
             with self._lock:
                 self._entries[key] = value
                 while len(self._entries) > self.size:

@@ -7,6 +7,7 @@ before decoding, so a file that claims 30000x30000 pixels is refused without all
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from pathlib import Path
@@ -100,6 +101,12 @@ def load_image(value: object) -> Image.Image:
         raise ValueError(f"{label} claims too many pixels to decode safely (decompression-bomb guard).") from err
     except (OSError, SyntaxError) as err:  # truncated or corrupt data
         raise ValueError(f"{label} is damaged or truncated and cannot be decoded ({err}).") from err
+
+
+def pixels_key(image: Image.Image) -> tuple:
+    """A hashable key for an image's pixels (size, mode and a SHA-1 of the bytes), for caches of deterministic
+    results: two uploads of the same picture share it, any changed pixel does not."""
+    return image.size, image.mode, hashlib.sha1(image.tobytes()).hexdigest()
 
 
 def centre_square(image: Image.Image) -> Image.Image:

@@ -23,7 +23,8 @@ import numpy as np
 from PIL import Image
 
 from shared import validate
-from shared.images import load_image
+from shared.cache import BoundedCache
+from shared.images import load_image, pixels_key
 
 from .options import (
     CUSTOM_LM,
@@ -108,7 +109,7 @@ def _llava_next_counter():
 Box = tuple[float, float, float, float]  # (x0, y0, x1, y1)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TokenCount:
     family: str
     visual_tokens: int
@@ -266,10 +267,19 @@ def _paligemma(image: Image.Image, family: str) -> TokenCount:
                       (ph // PATCH_14, pw // PATCH_14), notes=notes)
 
 
+# The page's details view asks for every family right after the endpoint counted one: counts are deterministic,
+# so the chosen family's processor (up to a second for Qwen2-VL at 40 MP) runs once per image.
+_COUNTS: BoundedCache[TokenCount] = BoundedCache(32)
+
+
 def count_tokens(image: Image.Image, family: str) -> TokenCount:
     """Visual tokens of ``image`` in ``family``, from that family's real processor (see the module docstring)."""
     family = check_family(family)
     image = load_image(image)  # RGB; refuses < 2 px a side and > 8192 px / 40 MP with the limit
+    return _COUNTS.get_or_create((family, pixels_key(image)), lambda: _count(image, family))[0]
+
+
+def _count(image: Image.Image, family: str) -> TokenCount:
     if family == "llava-1.5":
         return _llava15(image)
     if family == "llava-next":

@@ -16,7 +16,6 @@ a chat template (e.g. ``HuggingFaceTB/SmolVLM-256M-Instruct``) goes through the 
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 
@@ -26,7 +25,7 @@ from PIL import Image
 
 from shared import validate
 from shared.cache import BoundedCache
-from shared.images import load_image
+from shared.images import load_image, pixels_key
 from shared.models import TRANSFORMERS_IMPORT_LOCK, kv_cache_name, load, names
 
 from .options import MAX_NEW_TOKENS, VLM_MODEL, check_question
@@ -128,7 +127,7 @@ def answer(image: Image.Image, question: str, model: str = VLM_MODEL,
     model_name = check_model(model)
     max_new_tokens = validate.integer(max_new_tokens, "max_new_tokens", 1, 64)
     image = load_image(image)
-    key = (model_name, question, max_new_tokens, image.size, hashlib.sha1(image.tobytes()).hexdigest())
+    key = (model_name, question, max_new_tokens, pixels_key(image))
     return _ANSWERS.get_or_create(key, lambda: _decode(image, question, model_name, max_new_tokens))[0]
 
 

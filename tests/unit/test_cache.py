@@ -56,6 +56,7 @@ def test_a_failed_computation_is_not_cached_and_can_be_retried():
     with pytest.raises(RuntimeError):
         cache.get_or_create("k", boom)
     assert "k" not in cache
+    assert cache._key_locks == {}, "a failed key leaves no lock behind (refused inputs would pile up)"
     assert cache.get_or_create("k", lambda: 5) == (5, False)
 
 

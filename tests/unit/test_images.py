@@ -109,3 +109,16 @@ def test_shipped_samples_open():
     paths = sample_paths()
     assert len(paths) >= 5
     assert all(load_image(p).size[0] >= 64 for p in paths)
+
+
+def test_pixels_key_tells_pixels_apart_and_ignores_copies():
+    from shared.images import pixels_key
+
+    a = Image.new("RGB", (4, 3), (1, 2, 3))
+    assert pixels_key(a) == pixels_key(a.copy())
+    b = a.copy()
+    b.putpixel((3, 2), (1, 2, 4))
+    assert pixels_key(b) != pixels_key(a)
+    assert pixels_key(Image.new("RGB", (3, 4), (1, 2, 3))) != pixels_key(a)  # same bytes, other shape
+    assert pixels_key(a.convert("RGBA")) != pixels_key(a)
+    hash(pixels_key(a))

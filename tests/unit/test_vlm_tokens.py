@@ -294,3 +294,17 @@ def test_page_facts_match_the_shipped_files():
     assert f"on {metrics['n']} held-out images: shape {held['shape']:.0%}" in text
     intro = app._count_intro()
     assert "`scale_factor` 2, not 3" in intro and "at least 2×2" in intro and "8,192" in intro
+
+
+def test_counts_are_cached_per_image_and_family():
+    """The details view recounts every family after the endpoint: the chosen one comes from the cache, while another
+    family, or one changed pixel, runs the processor again."""
+    image = Image.new("RGB", (300, 200), (10, 20, 30))
+    first = compute.count_tokens(image, "llava-next")
+    assert compute.count_tokens(image.copy(), "llava-next") is first
+    assert compute.count_all(image)["llava-next"] is first
+    assert compute.count_tokens(image, "idefics3") is not first
+    changed = image.copy()
+    changed.putpixel((0, 0), (11, 20, 30))
+    again = compute.count_tokens(changed, "llava-next")
+    assert again is not first and again.visual_tokens == first.visual_tokens
