@@ -136,7 +136,7 @@ def _vlm_intro(f: dict) -> str:
     acc = options.vlm_accuracies(m)
 
     def accs(key: str) -> str:
-        return ", ".join(f"{k} {v:.0%}" for k, v in acc[key].items()) or "not measured"
+        return ", ".join(f"{k} {v:.1%}" for k, v in acc[key].items()) or "not measured"
 
     params = f"{m['parameters']:,} parameters" if "parameters" in m else "its parameters"
     return (

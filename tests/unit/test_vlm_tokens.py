@@ -290,8 +290,8 @@ def test_page_facts_match_the_shipped_files():
     for table in (held, metrics["shifted_accuracy"], metrics["independent_renderer_accuracy"]):
         assert table
         for kind, value in table.items():
-            assert f"{kind} {value:.0%}" in text
-    assert f"on {metrics['n']} held-out images: shape {held['shape']:.0%}" in text
+            assert f"{kind} {value:.1%}" in text
+    assert f"on {metrics['n']} held-out images: shape {held['shape']:.1%}" in text
     intro = app._count_intro()
     assert "`scale_factor` 2, not 3" in intro and "at least 2×2" in intro and "8,192" in intro
 
