@@ -262,6 +262,8 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
         cfg.steps, cfg.finetune_steps = steps, 0
     if grad_accum is not None:
         cfg.grad_accum = grad_accum
+    if from_dir is not None and not cfg.finetune_steps:
+        raise ValueError(f"from_dir runs phase 2 alone, but finetune_steps is {cfg.finetune_steps}; set it to at least 1")
     start = time.perf_counter()
     seed_everything(seed)
     acc = make_accelerator(cfg.grad_accum, cfg.batch_size)
@@ -355,7 +357,7 @@ def _accuracy(model, processor, records, batch: int = 100) -> dict[str, float]:
     return {k: round(float(np.mean(v)), 4) for k, v in hits.items()}
 
 
-def evaluate(path: str, n: int = 500, n_independent: int = 300) -> dict:
+def evaluate(path: str, n: int = Config.eval_images, n_independent: int = Config.eval_independent) -> dict:
     """Answer accuracy per question kind (``<kind>_accuracy``) on ``n`` test-split images, every kind asked of each
     in its first phrasing; the same as tables on the ``shifted`` split and on shapes drawn by matplotlib
     (``shared.data.matplotlib_shapes``)."""

@@ -161,6 +161,11 @@ def test_phase_two_alone_on_saved_weights_matches_the_two_phase_run(tmp_path):
     assert any(not torch.equal(a[k], p1[k]) for k in a if "vision_tower" in k), "phase 2 trains the tower too"
 
 
+def test_phase_two_alone_needs_phase_two_steps(tmp_path):
+    with pytest.raises(ValueError, match="finetune_steps is 0"):
+        recipe.train(str(tmp_path), cfg=recipe.Config(finetune_steps=0), from_dir=str(tmp_path))
+
+
 def test_phase_two_config_takes_the_finetune_values():
     cfg = recipe.Config()
     p2 = recipe.phase2_config(cfg)
