@@ -34,7 +34,7 @@ TOP_K = 5  # alternatives shown per generated token
 OOD_MODEL = "clip-tiny-shapes"  # the tiny VLM's vision tower comes from it, so does its calibrated OOD check
 
 
-@dataclass
+@dataclass(frozen=True)
 class Answer:
     text: str  # the answer, special tokens removed
     tokens: list[str]  # the generated tokens in order ("</s>" included when produced)
