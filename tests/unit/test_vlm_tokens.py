@@ -186,7 +186,7 @@ def test_qwen2vl_patch_row_is_what_the_intro_says():
     assert f"as {floats} floats" in app._count_intro()
     # The intro's megabytes at the pixel cap, from the bytes the processor really allocates per patch here.
     per_patch = np.asarray(out["pixel_values"], dtype=np.float32).nbytes / np.asarray(out["pixel_values"]).shape[0]
-    patches_at_cap = q["max_pixels"] / 14 ** 2  # the cap is a whole number of 14-px patches
+    patches_at_cap = q["max_pixels"] / q["patch_size"] ** 2  # the cap is a whole number of patches
     assert f"({per_patch * patches_at_cap / 1e6:.0f} MB of float32" in app._count_intro()
 
 
