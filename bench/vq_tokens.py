@@ -1,10 +1,10 @@
 """Benchmark of autoregressive image generation (vq_tokens) on this machine's CPU.
 
 - ``sample_ms``: one image through ``compute.sample`` without the step-by-step frames, the code path of the
-  ``vq_tokens_sample`` endpoint: 64 sequential GPT-2 passes with a KV cache (one per token), then one
+  ``vq_tokens_sample`` endpoint: 64 sequential transformer passes with a KV cache (one per token), then one
   VQ-VAE decode; at the measured temperature / top-k and at T = 0 (greedy).
 - ``with_frames_ms``: the same with the 64 partial images the page shows (64 decodes more).
-- Baselines in the same run: one VQ-VAE decode of an 8x8 grid, and one GPT-2 forward over the full
+- Baselines in the same run: one VQ-VAE decode of an 8x8 grid, and one transformer forward over the full
   65-token sequence (what one step would cost without the cache).
 
 Every figure is a median of ``runs`` timings after a warm-up.

@@ -75,7 +75,7 @@ def embed(ar, ids: torch.Tensor, class_tokens: torch.Tensor) -> torch.Tensor:
     added at every position (B,) -> (B, L, W), so the class reaches each prediction directly instead of only
     through attention to the prefix (a trial without it ignored the class: NLL 2.515 with the right class,
     2.522 with a wrong one)."""
-    wte = ar.transformer.wte
+    wte = ar.get_input_embeddings()
     x = wte(ids)
     if getattr(ar.config, "class_at_every_position", False):
         x = x + wte(class_tokens)[:, None, :]
@@ -146,14 +146,14 @@ def sample_tokens(ar, n: int, labels: torch.Tensor, codebook_size: int, tokens_p
 def ar_class_accuracy(source: str, n: int = 200, temperature: float = AR_TEMPERATURE, top_k: int = AR_TOP_K,
                       vq: str | None = None, seed: int = 0, guidance: float | None = None) -> dict:
     from PIL import Image
-    from transformers import AutoImageProcessor, AutoModelForImageClassification, GPT2LMHeadModel
+    from transformers import AutoImageProcessor, AutoModelForCausalLM, AutoModelForImageClassification
 
     from shared.data.shapes import SHAPES
     from shared.evaluation import _judge_description
     from shared.models import resolve
     from shared.training.vq_tiny_shapes import VQVAE
 
-    ar = GPT2LMHeadModel.from_pretrained(source, use_safetensors=True).eval()
+    ar = AutoModelForCausalLM.from_pretrained(source, use_safetensors=True).eval()
     guidance = default_guidance(ar) if guidance is None else guidance
     tokenizer = VQVAE.from_pretrained(vq or resolve("vq-tiny-shapes"))
     judge = resolve("vit-tiny-shapes")

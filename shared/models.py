@@ -125,7 +125,7 @@ REGISTRY: dict[str, ModelSpec] = {
     ),
     "ar-tiny-shapes": ModelSpec(
         task="autoregressive-image-generation", source=EMBEDDED,
-        description="GPT-2-style decoder trained here on vq-tiny-shapes tokens, class as a prefix token",
+        description="Llama-style decoder trained here on vq-tiny-shapes tokens, class as a prefix token",
         evaluate="shared.evaluation_vq:ar_class_accuracy",
     ),
     "vjepa-tiny-shapes": ModelSpec(
@@ -387,11 +387,12 @@ def _load_video_jepa(source: str, attn: str | None) -> Loaded:
 
 
 def _load_autoregressive_image_generation(source: str, attn: str | None) -> Loaded:
-    """A GPT-2 over image tokens; its config names the tokenizer, codebook size and classes."""
-    from transformers import GPT2LMHeadModel
+    """A decoder-only transformer (GPT-2 or Llama) over image tokens; its config names the tokenizer, codebook
+    size and classes."""
+    from transformers import AutoModelForCausalLM
 
     kwargs = {"attn_implementation": attn} if attn else {}
-    return Loaded(GPT2LMHeadModel.from_pretrained(source, use_safetensors=True, **kwargs), None)
+    return Loaded(AutoModelForCausalLM.from_pretrained(source, use_safetensors=True, **kwargs), None)
 
 
 def _load_video_classifier(source: str, attn: str | None) -> Loaded:

@@ -48,6 +48,8 @@ PAPERS = {
     "dalle": "[Ramesh et al., 2021](https://arxiv.org/abs/2102.12092)",
     "parti": "[Yu et al., 2022](https://arxiv.org/abs/2206.10789)",
     "gpt2": "[Radford et al., 2019](https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf)",
+    "llama": "[Touvron et al., 2023](https://arxiv.org/abs/2302.13971)",
+    "rope": "[Su et al., 2021](https://arxiv.org/abs/2104.09864)",
     "topk": "[Fan et al., 2018](https://arxiv.org/abs/1805.04833)",
     "dit": "[Peebles & Xie, 2023](https://arxiv.org/abs/2212.09748)",
     "jukebox": "[Dhariwal et al., 2020](https://arxiv.org/abs/2005.00341)",
@@ -76,7 +78,7 @@ def _facts_markdown(vq: dict, ar: dict) -> str:
             f"shapes drawn by an independent renderer (matplotlib) **{m['independent_renderer_psnr']} dB**.")
     if "class_accuracy" in a:
         lines.append(
-            f"**`{AR_MODEL}`** ({ar['n_layer']} layers, width {ar['n_embd']}, {a.get('parameters', 0) / 1e6:.2f}M "
+            f"**`{AR_MODEL}`** ({ar['architecture']}, {ar['layers']} layers, width {ar['width']}, {a.get('parameters', 0) / 1e6:.2f}M "
             f"parameters) draws the class it is asked for in **{a['class_accuracy']:.0%}** of {a['n']} samples at "
             f"temperature {a['temperature']:g}, top-k {a['top_k']}, guidance scale {a.get('guidance_scale', 1.0):g} "
             f"(chance: {1 / len(CLASSES):.0%}; judge: {a['judge']}).")
@@ -89,12 +91,19 @@ def _facts_markdown(vq: dict, ar: dict) -> str:
     return " ".join(lines)
 
 
+def _architecture(ar: dict) -> str:
+    """The generator's architecture with its citation, as its config.json says."""
+    if ar.get("architecture") == "Llama":
+        return f"Llama, {PAPERS['llama']}, with rotary position embeddings, {PAPERS['rope']}"
+    return f"GPT-2, {PAPERS['gpt2']}"
+
+
 def _intro(vq: dict, ar: dict) -> str:
     return (
         f"## {TUTORIAL.emoji} {TUTORIAL.title}\n"
         f"DALL-E's recipe ({PAPERS['dalle']}) in two stages, both trained here on shapes. (1) A VQ-VAE "
         f"({PAPERS['vqvae']}; VQGAN-style tokenizers: {PAPERS['vqgan']}) maps each patch to the index of its nearest "
-        f"codebook vector: an image becomes a grid of integers. (2) A decoder-only transformer (GPT-2, {PAPERS['gpt2']}) "
+        f"codebook vector: an image becomes a grid of integers. (2) A decoder-only transformer ({_architecture(ar)}) "
         "learns p(token_i | class, token_<i) over those integers in raster order and draws a new image one token at a "
         "time; the VQ-VAE's decoder turns the tokens back into pixels.\n\n" + _facts_markdown(vq, ar)
     )

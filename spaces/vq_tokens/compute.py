@@ -7,7 +7,7 @@ What the tutorial computes, each for real:
   draws the image back from those entries. Reconstruction error: MSE and PSNR = 10·log10(255² / MSE).
 - **Codebook usage**: how often each code is chosen over test-split images, and which image patches map to
   a chosen code (each token stands for a 4x4-pixel patch).
-- **Generate** (DALL-E's second stage, Ramesh et al., 2021): the embedded GPT-2 ``ar-tiny-shapes`` samples
+- **Generate** (DALL-E's second stage, Ramesh et al., 2021): the embedded decoder-only transformer ``ar-tiny-shapes`` samples
   the 64 codes in raster order after a class token: p(code_i | class, code_<i). Temperature T divides the
   logits before the softmax; top-k keeps the k most likely codes (Fan et al., 2018). T = 0 is defined as
   greedy decoding (the most likely code at every step).

@@ -51,11 +51,20 @@ def default_guidance() -> float:
     return float(shipped_json(AR_MODEL).get("guidance_scale", 1.0))
 
 
+# transformers' config.json names the same facts differently per architecture: (name, layers, width, positions)
+AR_CONFIG_KEYS = {"gpt2": ("GPT-2", "n_layer", "n_embd", "n_positions"),
+                  "llama": ("Llama", "num_hidden_layers", "hidden_size", "max_position_embeddings")}
+
+
 def ar_facts() -> dict:
+    """The generator as its files describe it, with ``architecture``, ``layers``, ``width`` and ``positions``
+    under one name whatever its config calls them; {} before it is trained."""
     cfg = shipped_json(AR_MODEL)
     if not cfg:
         return {}
-    return {**cfg, "metrics": shipped_metrics(AR_MODEL) or {}}
+    name, layers, width, positions = AR_CONFIG_KEYS[cfg["model_type"]]
+    return {**cfg, "architecture": name, "layers": cfg[layers], "width": cfg[width], "positions": cfg[positions],
+            "metrics": shipped_metrics(AR_MODEL) or {}}
 
 
 # --------------------------------------------------------------------------------------

@@ -260,7 +260,8 @@ def test_page_states_the_shipped_metrics():
     assert f"**{m['psnr']} dB**" in text and f"**{m['independent_renderer_psnr']} dB**" in text
     assert f"**{m['codebook_usage']:.0%}**" in text and f"**{vq['codebook_size']}** codes" in text
     assert f"**{a['class_accuracy']:.0%}**" in text and f"top-k {a['top_k']}" in text
-    assert vq["grid"] == 8 and ar["codebook_size"] == vq["codebook_size"] and ar["n_positions"] == 65
+    assert vq["grid"] == 8 and ar["codebook_size"] == vq["codebook_size"] and ar["positions"] == 65
+    assert f"{ar['layers']} layers, width {ar['width']}" in text
 
 
 @pytest.mark.skipif(not TRAINED, reason="vq-tiny-shapes / ar-tiny-shapes not trained")
