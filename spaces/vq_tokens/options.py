@@ -56,15 +56,22 @@ AR_CONFIG_KEYS = {"gpt2": ("GPT-2", "n_layer", "n_embd", "n_positions"),
                   "llama": ("Llama", "num_hidden_layers", "hidden_size", "max_position_embeddings")}
 
 
+def ar_shape(config: dict) -> dict:
+    """``architecture``, ``layers``, ``width`` and ``positions`` of a GPT-2 or Llama config.json, whatever it
+    calls them."""
+    if config.get("model_type") not in AR_CONFIG_KEYS:
+        raise ValueError(f"unknown generator architecture {config.get('model_type')!r}; "
+                         f"choose one of {list(AR_CONFIG_KEYS)}")
+    name, layers, width, positions = AR_CONFIG_KEYS[config["model_type"]]
+    return {"architecture": name, "layers": config[layers], "width": config[width], "positions": config[positions]}
+
+
 def ar_facts() -> dict:
-    """The generator as its files describe it, with ``architecture``, ``layers``, ``width`` and ``positions``
-    under one name whatever its config calls them; {} before it is trained."""
+    """The generator as its files describe it (config.json, ``ar_shape``, metrics.json); {} before it is trained."""
     cfg = shipped_json(AR_MODEL)
     if not cfg:
         return {}
-    name, layers, width, positions = AR_CONFIG_KEYS[cfg["model_type"]]
-    return {**cfg, "architecture": name, "layers": cfg[layers], "width": cfg[width], "positions": cfg[positions],
-            "metrics": shipped_metrics(AR_MODEL) or {}}
+    return {**cfg, **ar_shape(cfg), "metrics": shipped_metrics(AR_MODEL) or {}}
 
 
 # --------------------------------------------------------------------------------------

@@ -264,6 +264,20 @@ def test_page_states_the_shipped_metrics():
     assert f"{ar['layers']} layers, width {ar['width']}" in text
 
 
+@pytest.mark.parametrize("architecture", ["gpt2", "llama"])
+def test_ar_shape_reads_either_architectures_config_keys(architecture):
+    """transformers maps GPT-2's n_layer / n_embd / n_positions onto the common names: the independent reading."""
+    from transformers import GPT2Config, LlamaConfig
+
+    config = (GPT2Config(n_layer=3, n_embd=48, n_head=2, n_positions=65) if architecture == "gpt2"
+              else LlamaConfig(num_hidden_layers=3, hidden_size=48, num_attention_heads=2, max_position_embeddings=65))
+    shape = options.ar_shape(config.to_dict())
+    assert (shape["layers"], shape["width"], shape["positions"]) == (
+        config.num_hidden_layers, config.hidden_size, config.max_position_embeddings) == (3, 48, 65)
+    with pytest.raises(ValueError, match="choose one of"):
+        options.ar_shape({"model_type": "mamba"})
+
+
 @pytest.mark.skipif(not TRAINED, reason="vq-tiny-shapes / ar-tiny-shapes not trained")
 def test_shipped_sample_is_deterministic_and_decodes_its_tokens():
     a = compute.sample("circle", 1.0, 16, 3, frames=False)
