@@ -14,12 +14,12 @@ so users' own pictures tokenize well; the generator only needs shapes whose clas
 reads the VQ reconstructions of such shapes right 0.94 of the time (0.63 for radius 0.15-0.2, 0.86 for 0.2-0.26),
 which caps what any generator can score here.
 
-Trials on this 2-core CPU that led here (class accuracy of 200 samples at T 0.8, top-k 16; not shipped):
+Trials on this 2-core CPU that led here (class accuracy of 200 samples at T 0.8, top-k 16; only the fourth shipped):
 - GPT-2, 4 layers x 128, 4000 steps on the wide distribution's easy shapes (plain or gradient backgrounds, radius
   >= 0.18): 0.375 (guidance 5); radius >= 0.25: 0.435. Samples drew much empty background.
 - A 6-layer, 192-wide GPT-2 for 12,000 steps (with a 512-code tokenizer): 0.385. Scale alone did not help.
 - GPT-2 4 x 128, 6000 steps on classic plain shapes, radius >= 0.22: 0.435; the same as a Llama: 0.48. Rotary
-  positions helped most; the learned position table of GPT-2 is slow to learn the 2-D raster from this little data.
+  positions helped most (a likely reason, not tested: a learned position table must learn the 2-D raster from data).
 - The shipped recipe (Llama, radius >= 0.26, 20,000 steps, 39 min): 0.805. Its misses are mostly squares drawn
   with round corners (judged circles); lower temperatures (0.5-0.6) and guidance > 1 scored lower on held-out seeds.
   The same recipe for 26,000 steps (53 min): 0.77 (0.85 on the sweep's seeds): 200 samples measure to about
@@ -68,30 +68,24 @@ class Config:
 def build_model(cfg: Config, codebook_size: int, tokens: int, class_names: tuple[str, ...], tokenizer: str):
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-    extra = dict(codebook_size=codebook_size, class_names=list(class_names), tokenizer=tokenizer,
-                 grid=int(tokens ** 0.5), class_at_every_position=True,
-                 null_class_token=codebook_size + len(class_names), guidance_scale=1.0)
     if cfg.architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {cfg.architecture!r}; choose one of {list(ARCHITECTURES)}")
-    if cfg.architecture == "llama":
-        config = LlamaConfig(
-            vocab_size=codebook_size + len(class_names) + 1, max_position_embeddings=tokens + 1,
-            hidden_size=cfg.n_embd, intermediate_size=8 * cfg.n_embd // 3,  # SwiGLU's three matrices: GPT-2's MLP parameter count
-            num_hidden_layers=cfg.n_layer,
-            num_attention_heads=cfg.n_head, num_key_value_heads=cfg.n_head, tie_word_embeddings=True,
-            bos_token_id=None, eos_token_id=None, pad_token_id=None, **extra)
-        return LlamaForCausalLM(config)
-    config = GPT2Config(
-        vocab_size=codebook_size + len(class_names) + 1, n_positions=tokens + 1, n_embd=cfg.n_embd,
-        n_layer=cfg.n_layer, n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        bos_token_id=None, eos_token_id=None, pad_token_id=None,
+    common = dict(
+        vocab_size=codebook_size + len(class_names) + 1, bos_token_id=None, eos_token_id=None, pad_token_id=None,
         # what a sampler needs to know, saved in config.json:
         codebook_size=codebook_size, class_names=list(class_names), tokenizer=tokenizer,
         grid=int(tokens ** 0.5), class_at_every_position=True,  # see shared.evaluation_vq.embed
         null_class_token=codebook_size + len(class_names),  # "no class": classifier-free guidance's second pass
         guidance_scale=1.0,  # replaced by the scale chosen on held-out seeds after training
     )
-    return GPT2LMHeadModel(config)
+    if cfg.architecture == "llama":
+        return LlamaForCausalLM(LlamaConfig(
+            max_position_embeddings=tokens + 1, hidden_size=cfg.n_embd, num_hidden_layers=cfg.n_layer,
+            intermediate_size=8 * cfg.n_embd // 3,  # SwiGLU's three matrices: GPT-2's MLP parameter count
+            num_attention_heads=cfg.n_head, num_key_value_heads=cfg.n_head, tie_word_embeddings=True, **common))
+    return GPT2LMHeadModel(GPT2Config(
+        n_positions=tokens + 1, n_embd=cfg.n_embd, n_layer=cfg.n_layer, n_head=cfg.n_head,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **common))
 
 
 def training_tokens(cfg: Config, vq) -> tuple[torch.Tensor, torch.Tensor]:

@@ -80,3 +80,20 @@ def test_smoke_training_of_both_recipes(tmp_path):
     # codes, one token per class, and the null class of classifier-free guidance
     assert config["vocab_size"] == 64 + len(SHAPES) + 1 and config["null_class_token"] == 64 + len(SHAPES)
     assert config["guidance_scale"] in (1.0, 3.0) and set(m["guidance_sweep"]["class_accuracy"]) == {"1.0", "3.0"}
+
+
+@pytest.mark.parametrize("architecture", ["llama", "gpt2"])
+def test_build_model_gives_each_architecture_the_sampler_config(architecture):
+    """Both recipes' models carry what the sampler reads, and run one guided decoding step through ``embed``."""
+    from shared.evaluation_vq import next_code_logits, start_tokens
+    from shared.training import ar_tiny_shapes
+
+    cfg = ar_tiny_shapes.Config(architecture=architecture, n_layer=1, n_embd=32, n_head=2)
+    model = ar_tiny_shapes.build_model(cfg, 16, 16, SHAPES, "vq-tiny-shapes").eval()
+    c = model.config
+    assert (c.vocab_size, c.null_class_token, c.max_position_embeddings, c.grid) == (16 + len(SHAPES) + 1, 16 + len(SHAPES), 17, 4)
+    cls = start_tokens(model, torch.tensor([16, 18]), 3.0)  # two classes, doubled for the unconditional pass
+    logits, _ = next_code_logits(model, cls[:, None], cls, None, 3.0, 16)
+    assert logits.shape == (2, 16) and torch.isfinite(logits).all()
+    with pytest.raises(ValueError, match="choose one of"):
+        ar_tiny_shapes.build_model(ar_tiny_shapes.Config(architecture="mamba"), 16, 16, SHAPES, "x")
