@@ -22,12 +22,14 @@ from spaces.vq_tokens import compute
 
 
 def run(runs: int = 7) -> dict:
-    from shared.evaluation_vq import AR_TEMPERATURE, AR_TOP_K
+    from shared.sampling_settings import sampling_settings
 
     vq, ar = compute.load_models()
-    sample = lambda: compute.sample("star", AR_TEMPERATURE, AR_TOP_K, 0, frames=False)  # noqa: E731
-    greedy = lambda: compute.sample("star", 0, AR_TOP_K, 0, frames=False)  # noqa: E731
-    frames = lambda: compute.sample("star", AR_TEMPERATURE, AR_TOP_K, 0, frames=True)  # noqa: E731
+    measured = sampling_settings(ar.config.to_dict())  # class accuracy's settings; guidance: the model's default
+    t, k = measured["temperature"], measured["top_k"]
+    sample = lambda: compute.sample("star", t, k, 0, frames=False)  # noqa: E731
+    greedy = lambda: compute.sample("star", 0, k, 0, frames=False)  # noqa: E731
+    frames = lambda: compute.sample("star", t, k, 0, frames=True)  # noqa: E731
     sample()  # load and warm up
     g = vq.grid
     tokens = torch.zeros(1, g, g, dtype=torch.long)
@@ -46,7 +48,7 @@ def run(runs: int = 7) -> dict:
     sample_ms = median_ms(sample, runs)
     return {
         "models": [compute.VQ_MODEL, compute.AR_MODEL], "threads": torch.get_num_threads(), "runs": runs,
-        "temperature": AR_TEMPERATURE, "top_k": AR_TOP_K, "tokens_per_image": g * g,
+        **measured, "tokens_per_image": g * g,
         "sample_ms": round(sample_ms, 2),
         "per_token_ms": round(sample_ms / (g * g), 3),
         "greedy_sample_ms": round(median_ms(greedy, runs), 2),

@@ -13,9 +13,7 @@ import numpy as np
 import torch
 
 from shared.models import kv_cache_name
-
-AR_TEMPERATURE = 0.8  # the sampling settings class_accuracy is measured at (stated on the page)
-AR_TOP_K = 16
+from shared.sampling_settings import sampling_settings
 
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
@@ -89,7 +87,7 @@ def null_class_token(ar) -> int | None:
 
 def default_guidance(ar) -> float:
     """The classifier-free guidance scale ``class_accuracy`` is measured at (config.json); 1 = no guidance."""
-    return float(getattr(ar.config, "guidance_scale", 1.0))
+    return float(sampling_settings(ar.config.to_dict())["guidance_scale"])
 
 
 def start_tokens(ar, class_tokens: torch.Tensor, guidance: float) -> torch.Tensor:
@@ -121,8 +119,7 @@ def next_code_logits(ar, inp: torch.Tensor, cls: torch.Tensor, cache, guidance: 
 
 @torch.no_grad()
 def sample_tokens(ar, n: int, labels: torch.Tensor, codebook_size: int, tokens_per_image: int,
-                  temperature: float = AR_TEMPERATURE, top_k: int = AR_TOP_K, seed: int = 0,
-                  guidance: float = 1.0) -> torch.Tensor:
+                  temperature: float, top_k: int, seed: int = 0, guidance: float = 1.0) -> torch.Tensor:
     """Batched raster-order sampling: (n,) class ids -> tokens (n, tokens_per_image). Temperature 0 is greedy."""
     gen = torch.Generator().manual_seed(seed)
     cls = start_tokens(ar, (labels + codebook_size).long(), guidance)  # (n,) or (2n,)
@@ -142,35 +139,56 @@ def sample_tokens(ar, n: int, labels: torch.Tensor, codebook_size: int, tokens_p
     return torch.cat(chosen, 1)
 
 
-@torch.no_grad()
-def ar_class_accuracy(source: str, n: int = 200, temperature: float = AR_TEMPERATURE, top_k: int = AR_TOP_K,
+class Judge:
+    """Samples of a token generator, decoded and classified: the generator, its tokenizer and ``vit-tiny-shapes``,
+    loaded once (a sampling sweep measures many settings)."""
+
+    def __init__(self, source: str, vq: str | None = None):
+        from transformers import AutoImageProcessor, AutoModelForCausalLM, AutoModelForImageClassification
+
+        from shared.models import resolve
+        from shared.training.vq_tiny_shapes import VQVAE
+
+        self.ar = AutoModelForCausalLM.from_pretrained(source, use_safetensors=True).eval()
+        self.tokenizer = VQVAE.from_pretrained(vq or resolve("vq-tiny-shapes"))
+        judge = resolve("vit-tiny-shapes")
+        self.classifier = AutoModelForImageClassification.from_pretrained(judge, use_safetensors=True).eval()
+        self.processor = AutoImageProcessor.from_pretrained(judge)
+
+    @torch.no_grad()
+    def class_accuracy(self, n: int, temperature: float, top_k: int, guidance: float, seed: int) -> float:
+        """Share of ``n`` samples (classes in turn; batches of 100 seeded ``seed``, ``seed + 100``, ...) that the
+        judge assigns to the class they were conditioned on."""
+        from PIL import Image
+
+        from shared.data.shapes import SHAPES
+
+        judge_index = {v: int(k) for k, v in self.classifier.config.id2label.items()}
+        labels = torch.arange(n) % len(SHAPES)
+        g = self.tokenizer.grid
+        hits = 0
+        for s in range(0, n, 100):
+            lab = labels[s:s + 100]
+            tokens = sample_tokens(self.ar, len(lab), lab, self.tokenizer.codebook_size, g * g, temperature, top_k,
+                                   seed + s, guidance)
+            pixels = to_uint8(self.tokenizer.decode_tokens(tokens.view(-1, g, g)))
+            inputs = self.processor(images=[Image.fromarray(p) for p in pixels], return_tensors="pt")["pixel_values"]
+            pred = self.classifier(pixel_values=inputs).logits.argmax(-1)
+            truth = torch.tensor([judge_index[SHAPES[int(c)]] for c in lab])
+            hits += int((pred == truth).sum())
+        return hits / n
+
+
+def ar_class_accuracy(source: str, n: int = 1000, temperature: float | None = None, top_k: int | None = None,
                       vq: str | None = None, seed: int = 0, guidance: float | None = None) -> dict:
-    from PIL import Image
-    from transformers import AutoImageProcessor, AutoModelForCausalLM, AutoModelForImageClassification
-
-    from shared.data.shapes import SHAPES
+    """``class_accuracy`` of ``n`` samples at the model's own sampling settings (``sampling_settings``) unless
+    given. Seeds 0, 100, ...: the recipe chooses those settings on other seeds."""
     from shared.evaluation import _judge_description
-    from shared.models import resolve
-    from shared.training.vq_tiny_shapes import VQVAE
 
-    ar = AutoModelForCausalLM.from_pretrained(source, use_safetensors=True).eval()
-    guidance = default_guidance(ar) if guidance is None else guidance
-    tokenizer = VQVAE.from_pretrained(vq or resolve("vq-tiny-shapes"))
-    judge = resolve("vit-tiny-shapes")
-    classifier = AutoModelForImageClassification.from_pretrained(judge, use_safetensors=True).eval()
-    processor = AutoImageProcessor.from_pretrained(judge)
-    judge_index = {v: int(k) for k, v in classifier.config.id2label.items()}
-    labels = torch.arange(n) % len(SHAPES)
-    g = tokenizer.grid
-    hits = 0
-    for s in range(0, n, 100):
-        lab = labels[s:s + 100]
-        tokens = sample_tokens(ar, len(lab), lab, tokenizer.codebook_size, g * g, temperature, top_k, seed + s,
-                               guidance)
-        pixels = to_uint8(tokenizer.decode_tokens(tokens.view(-1, g, g)))
-        inputs = processor(images=[Image.fromarray(p) for p in pixels], return_tensors="pt")["pixel_values"]
-        pred = classifier(pixel_values=inputs).logits.argmax(-1)
-        truth = torch.tensor([judge_index[SHAPES[int(c)]] for c in lab])
-        hits += int((pred == truth).sum())
-    return {"class_accuracy": round(hits / n, 4), "n": n, "temperature": temperature, "top_k": top_k,
-            "guidance_scale": guidance, "judge": _judge_description()}
+    judge = Judge(source, vq)
+    settings = sampling_settings(judge.ar.config.to_dict())
+    for name, given in (("guidance_scale", guidance), ("temperature", temperature), ("top_k", top_k)):
+        if given is not None:
+            settings[name] = given
+    accuracy = judge.class_accuracy(n, settings["temperature"], settings["top_k"], settings["guidance_scale"], seed)
+    return {"class_accuracy": round(accuracy, 4), "n": n, **settings, "judge": _judge_description()}

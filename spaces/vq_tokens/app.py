@@ -18,8 +18,6 @@ from .options import (
     AR_MODEL,
     CLASSES,
     DEFAULT_CLASS,
-    DEFAULT_TEMPERATURE,
-    DEFAULT_TOP_K,
     MAX_GUIDANCE,
     MAX_SEED,
     MAX_TEMPERATURE,
@@ -33,6 +31,7 @@ from .options import (
     check_top_k,
     codebook_size,
     default_guidance,
+    measured_sampling,
     shipped_json,
     vq_facts,
 )
@@ -82,13 +81,33 @@ def _facts_markdown(vq: dict, ar: dict) -> str:
             f"parameters) draws the class it is asked for in **{a['class_accuracy']:.0%}** of {a['n']} samples at "
             f"temperature {a['temperature']:g}, top-k {a['top_k']}, guidance scale {a.get('guidance_scale', 1.0):g} "
             f"(chance: {1 / len(CLASSES):.0%}; judge: {a['judge']}).")
-        if "guidance_sweep" in a:
-            sweep = a["guidance_sweep"]
-            lines.append(
-                f"The scale was chosen on {sweep['n']} samples of other seeds: class accuracy "
-                + ", ".join(f"{v:.0%} at s = {float(k):g}" for k, v in sweep["class_accuracy"].items()) + ".")
+        if "sampling_sweep" in a:
+            lines.append(f"These settings were chosen among {len(a['sampling_sweep'])} combinations, each measured "
+                         f"on {a['sampling_sweep_n']} samples of other seeds (the table under *Generate step by step*).")
     lines.append(f"Measured by `python -m shared.models eval {VQ_MODEL}` and `eval {AR_MODEL}`.")
     return " ".join(lines)
+
+
+def _sweep_table(metrics: dict) -> str:
+    """The recipe's sampling sweep (metrics.json) at the chosen guidance scale: class accuracy per temperature
+    (rows) and top-k (columns), the chosen cell in bold."""
+    if "sampling_sweep" not in metrics:
+        return ""
+    rows = [r for r in metrics["sampling_sweep"].values() if r["guidance_scale"] == metrics["guidance_scale"]]
+    temps, ks = sorted({r["temperature"] for r in rows}), sorted({r["top_k"] for r in rows})
+    cell = {(r["temperature"], r["top_k"]): r["class_accuracy"] for r in rows}
+    chosen = (metrics["temperature"], metrics["top_k"])
+
+    def fmt(t, k):
+        text = f"{cell[t, k]:.0%}" if (t, k) in cell else "–"
+        return f"**{text}**" if (t, k) == chosen else text
+
+    lines = [f"Class accuracy over temperature and top-k at s = {metrics['guidance_scale']:g}, "
+             f"{metrics['sampling_sweep_n']} samples each (seed {metrics['sampling_sweep_seed']}, not the seeds of the "
+             "reported figure):", "",
+             "| temperature ↓ top-k → | " + " | ".join(str(k) for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
+    lines += [f"| {t:g} | " + " | ".join(fmt(t, k) for k in ks) + " |" for t in temps]
+    return "\n".join(lines)
 
 
 def _architecture(ar: dict) -> str:
@@ -339,6 +358,7 @@ def render(demo: gr.Blocks) -> None:
     vq, ar = vq_facts(), ar_facts()
     k = codebook_size()
     measured = ar.get("metrics", {}) if ar else {}
+    defaults = measured_sampling()
     gr.Markdown(_intro(vq, ar))
     samples = sample_examples()
 
@@ -380,14 +400,17 @@ def render(demo: gr.Blocks) -> None:
             "l_u + s·(l_c − l_u): s = 1 is the class-conditional model alone, s = 0 ignores the class, s > 1 pushes "
             "away from what any class would draw."
             + (f" Class accuracy was measured at T = {measured['temperature']:g}, top-k {measured['top_k']}"
-               f", s = {measured.get('guidance_scale', 1.0):g}." if "temperature" in measured else ""))
+               f", s = {measured.get('guidance_scale', 1.0):g} (the defaults below): a short top-k drops the rare "
+               "codes that spoil a shape, and within it a high temperature keeps samples varied."
+               if "temperature" in measured else ""))
+        gr.Markdown(_sweep_table(measured))
         with gr.Row():
             class_label = gr.Dropdown(list(CLASSES), value=DEFAULT_CLASS, label="class")
-            temperature = gr.Slider(0, MAX_TEMPERATURE, value=DEFAULT_TEMPERATURE, step=0.05,
+            temperature = gr.Slider(0, MAX_TEMPERATURE, value=defaults["temperature"], step=0.05,
                                     label="temperature (0 = greedy)")
-            top_k = gr.Slider(1, k, value=DEFAULT_TOP_K, step=1, label=f"top-k (1–{k})")
+            top_k = gr.Slider(1, k, value=defaults["top_k"], step=1, label=f"top-k (1–{k})")
             seed = gr.Number(value=0, precision=None, label=f"seed (0–{MAX_SEED})")
-            guidance = gr.Slider(0, MAX_GUIDANCE, value=default_guidance(), step=0.25,
+            guidance = gr.Slider(0, MAX_GUIDANCE, value=defaults["guidance_scale"], step=0.25,
                                  label="guidance scale s (1 = class-conditional only, 0 = unconditional)")
         gen_btn = gr.Button("Generate", variant="primary")
         with gr.Row():

@@ -12,6 +12,7 @@ import math
 from shared import validate
 from shared.data.shapes import SHAPES
 from shared.models import local_path, shipped_metrics
+from shared.sampling_settings import sampling_settings
 
 VQ_MODEL = "vq-tiny-shapes"
 AR_MODEL = "ar-tiny-shapes"
@@ -20,8 +21,6 @@ CLASSES: tuple[str, ...] = SHAPES
 MAX_SEED = 2**31 - 1
 MAX_GUIDANCE = 10.0
 MAX_TEMPERATURE = 5.0
-DEFAULT_TEMPERATURE = 0.8  # = shared.evaluation_vq.AR_TEMPERATURE, where class accuracy is measured (a test checks)
-DEFAULT_TOP_K = 16  # = shared.evaluation_vq.AR_TOP_K
 DEFAULT_CLASS = "star"
 USAGE_IMAGES = 200  # test-split images behind the codebook usage histogram and the nearest-code view
 MAX_PATCHES_SHOWN = 48  # patches in the nearest-code mosaic
@@ -46,9 +45,14 @@ def vq_facts() -> dict:
     return {**cfg, "metrics": shipped_metrics(VQ_MODEL) or {}}
 
 
+def measured_sampling() -> dict:
+    """``guidance_scale``, ``temperature`` and ``top_k`` that class accuracy was measured at, from ar-tiny-shapes'
+    config.json: the page's defaults."""
+    return sampling_settings(shipped_json(AR_MODEL))
+
+
 def default_guidance() -> float:
-    """The guidance scale class accuracy was measured at (ar-tiny-shapes' config.json); 1 before CFG training."""
-    return float(shipped_json(AR_MODEL).get("guidance_scale", 1.0))
+    return float(measured_sampling()["guidance_scale"])
 
 
 # transformers' config.json names the same facts differently per architecture: (name, layers, width, positions)

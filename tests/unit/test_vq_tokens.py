@@ -299,10 +299,44 @@ def test_nearest_code_view_counts_match_the_test_tokens():
     assert compute.test_usage().sum() == tokens.size
 
 
+@pytest.mark.skipif(not TRAINED, reason="vq-tiny-shapes / ar-tiny-shapes not trained")
 def test_page_defaults_are_the_measured_sampling_settings():
-    from shared.evaluation_vq import AR_TEMPERATURE, AR_TOP_K
+    """The sliders start where class accuracy was measured: metrics.json's settings, read through config.json."""
+    import gradio as gr
 
-    assert (options.DEFAULT_TEMPERATURE, options.DEFAULT_TOP_K) == (AR_TEMPERATURE, AR_TOP_K)
+    from shared.models import shipped_metrics
+    from spaces.vq_tokens import app
+
+    measured = shipped_metrics("ar-tiny-shapes")
+    expected = {k: measured[k] for k in ("guidance_scale", "temperature", "top_k")}
+    assert options.measured_sampling() == expected
+    assert compute.load_models()[1].config.sample_top_k == expected["top_k"]  # the file the sampler loads
+    sliders = {c.label.split(" (")[0]: c.value for c in app.build().blocks.values() if isinstance(c, gr.Slider)}
+    assert (sliders["temperature"], sliders["top-k"], sliders["guidance scale s"]) == (
+        expected["temperature"], expected["top_k"], expected["guidance_scale"])
+
+
+def test_sampling_settings_fall_back_for_a_config_without_them():
+    from shared.sampling_settings import FALLBACK, sampling_settings
+
+    assert sampling_settings({}) == FALLBACK
+    got = sampling_settings({"guidance_scale": 2.0, "sample_temperature": 1.5, "sample_top_k": 3, "top_k": 99})
+    assert got == {"guidance_scale": 2.0, "temperature": 1.5, "top_k": 3}
+
+
+def test_sweep_table_shows_the_chosen_guidance_and_marks_the_chosen_cell():
+    from spaces.vq_tokens import app
+
+    results = [{"guidance_scale": g, "temperature": t, "top_k": k, "class_accuracy": round(0.1 * g + t / 10 + k / 100, 4)}
+               for g in (1.0, 2.0) for t in (0.5, 1.0) for k in (3, 8)]
+    metrics = {"guidance_scale": 2.0, "temperature": 1.0, "top_k": 3, "sampling_sweep_seed": 7, "sampling_sweep_n": 50,
+               "sampling_sweep": {str(i): r for i, r in enumerate(results)}}
+    table = app._sweep_table(metrics)
+    body = [line for line in table.splitlines() if line.startswith("| 0.5") or line.startswith("| 1 ")]
+    # rows: temperatures 0.5 and 1; columns: top-k 3 and 8; only the s = 2 results (0.2 + T/10 + k/100)
+    assert body == ["| 0.5 | 28% | 33% |", "| 1 | **33%** | 38% |"]
+    assert "s = 2" in table and "50 samples" in table and "seed 7" in table
+    assert app._sweep_table({"temperature": 1.0}) == ""
 
 
 def test_class_at_every_position_adds_the_class_embedding_and_sampling_follows_it():
@@ -325,7 +359,7 @@ def test_class_at_every_position_adds_the_class_embedding_and_sampling_follows_i
             seq.append(int(ar(inputs_embeds=x).logits[0, -1, :16].argmax()))
     assert tokens.tolist() == seq[1:]
     # the batched sampler of the evaluation agrees with the page's at T = 0
-    assert batch_sample(ar, 1, torch.tensor([2]), 16, 16, temperature=0.0)[0].tolist() == seq[1:]
+    assert batch_sample(ar, 1, torch.tensor([2]), 16, 16, temperature=0.0, top_k=4)[0].tolist() == seq[1:]
 
 
 def test_classifier_free_guidance_mixes_the_conditional_and_null_class_logits():
@@ -354,7 +388,7 @@ def test_classifier_free_guidance_mixes_the_conditional_and_null_class_logits():
     tokens, steps = compute.sample_tokens(ar, class_id=1, codebook=16, n_tokens=16, temperature=0.0, top_k=4,
                                           seed=0, guidance=s)
     assert tokens.tolist() == codes
-    assert batch_sample(ar, 1, torch.tensor([1]), 16, 16, temperature=0.0, guidance=s)[0].tolist() == codes
+    assert batch_sample(ar, 1, torch.tensor([1]), 16, 16, temperature=0.0, top_k=4, guidance=s)[0].tolist() == codes
     unguided, _ = compute.sample_tokens(ar, class_id=1, codebook=16, n_tokens=16, temperature=0.0, top_k=4, seed=0)
     assert unguided.tolist() != codes  # the scale changes what is drawn (else this test checks nothing)
     # a model trained without class dropout has no unconditional pass to guide with
