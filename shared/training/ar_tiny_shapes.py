@@ -46,7 +46,7 @@ ARCHITECTURES = {  # Config.architecture -> the transformers class, as the model
     "llama": "`LlamaForCausalLM` (Touvron et al., 2023; rotary positions, Su et al., 2021)",
     "gpt2": "`GPT2LMHeadModel` (Radford et al., 2019; a learned position table)",
 }
-SWEEP_SEED = 10_000  # the guidance sweep's samples; the evaluation uses seeds 0, 100, ...
+SWEEP_SEED = 10_000  # the sampling sweep's samples (seeds 10000, 10100, ...); the evaluation uses seeds 0, 100, ...
 
 
 @dataclass
