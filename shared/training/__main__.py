@@ -1,4 +1,4 @@
-"""python -m shared.training NAME [--out DIR] [--steps N] [--seed S] [--grad-accum K] [--rank-weights]
+"""python -m shared.training NAME [--out DIR] [--steps N] [--seed S] [--grad-accum K] [--rank-weights] [--set K=V ...]
 
 Single process: ``python -m shared.training vit-tiny-shapes``. Data-parallel on N GPUs, or N CPU
 processes over gloo: ``accelerate launch --num_processes N -m shared.training vit-tiny-shapes``
@@ -14,7 +14,7 @@ import json
 import os
 import time
 
-from shared.training import RECIPES, WEIGHTS_DIR, get_recipe
+from shared.training import RECIPES, WEIGHTS_DIR, get_recipe, recipe_config
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,13 +28,20 @@ def main(argv: list[str] | None = None) -> None:
                         help="micro-batches per optimizer step; the global batch size stays the recipe's")
     parser.add_argument("--rank-weights", action="store_true",
                         help="every process also writes its final weights to OUT/ranks/rank<i>.safetensors")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a field of the recipe's Config (repeatable), e.g. --set hidden_size=192; "
+                             "with --out, so the shipped weights stay the defaults' (see the README)")
     args = parser.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be at least 1, got {args.steps}")
+    try:
+        cfg = recipe_config(args.name, args.set) if args.set else None
+    except ValueError as e:
+        parser.error(str(e))
     out = args.out or str(WEIGHTS_DIR / args.name)
     start = time.perf_counter()
     metrics = get_recipe(args.name)(out, steps=args.steps, seed=args.seed, grad_accum=args.grad_accum,
-                                    rank_weights=args.rank_weights)
+                                    rank_weights=args.rank_weights, cfg=cfg)
     if int(os.environ.get("RANK", "0")) == 0:  # one line, from the main process only
         metrics["wall_seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps({"model": args.name, "out": out, **metrics}))
