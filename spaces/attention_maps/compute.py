@@ -27,7 +27,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from shared import attention as shared_attention
-from shared import validate
+from shared import ood, validate
 from shared.cache import BoundedCache
 from shared.models import load
 
@@ -49,6 +49,7 @@ class Captured:
     confidence: float | None
     model: object
     processor: object
+    ood: ood.OODVerdict | None = None  # is the image like the training data? (calibrated models only)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -94,9 +95,20 @@ def capture(image, model_name: str = DEFAULT_MODEL) -> Captured:
         att = shared_attention.capture(model, processor, image)
         label = shared_attention.label_of(att, model)
         confidence = float(torch.softmax(att.logits.float(), -1).max()) if att.logits is not None else None
-        return Captured(model_name, att, model_view(att.pixel_values, processor), label, confidence, model, processor)
+        return Captured(model_name, att, model_view(att.pixel_values, processor), label, confidence, model, processor,
+                        ood_verdict(model_name, model, att))
 
     return _CAPTURES.get_or_create(key, make)[0]
+
+
+def ood_verdict(model_name: str, model, att: shared_attention.Attention) -> ood.OODVerdict | None:
+    """The calibrated out-of-distribution verdict (``shared.ood``) for a classifier shipped with one."""
+    if att.logits is None or ood.stats_for(model_name) is None:
+        return None
+    with torch.no_grad():
+        _, feats = ood.classifier_features(model, att.pixel_values)
+    classes = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    return ood.classifier_verdict(model_name, att.logits, feats, classes)
 
 
 # --------------------------------------------------------------------------------------

@@ -312,16 +312,11 @@ def ood_message(v: View, logits: torch.Tensor) -> str | None:
     import torch
 
     from shared import ood
-    from shared.models import shipped_metrics
 
-    stats = ood.stats_for(v.model_name)
-    if stats is None:
-        return None
     with torch.no_grad():
         _, feats = ood.classifier_features(v.model, v.normalise(v.x))
-    score = float(ood.mahalanobis(feats.float(), stats.means, stats.precision)[0])
-    caught = ((shipped_metrics(v.model_name) or {}).get("ood") or {}).get("detected_photos")
-    return ood.verdict(score, stats, v.classes, msp=float(logits.softmax(-1).max()), photos_caught=caught).message
+    found = ood.classifier_verdict(v.model_name, logits, feats, v.classes)
+    return None if found is None else found.message
 
 
 # --------------------------------------------------------------------------------------

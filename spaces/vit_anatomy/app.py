@@ -229,8 +229,11 @@ def forward_pass(image, progress=gr.Progress()):
                           *[round(float(p), 4) for p in e.probs]] for e in st.lens],
                         columns=["after", "nearest class", "p", *st.classes])
     top = st.classes[int(st.logits.argmax())]
-    summary = (f"Prediction: **{top}**. {len(st.stages)} stages; the last lens row is the model's own output "
+    summary = (f"Prediction: **{top}** (top probability {float(st.lens[-1].probs.max()):.1%}). "
+               f"{len(st.stages)} stages; the last lens row is the model's own output "
                f"(final LayerNorm and head on [CLS]). Logit lens: {PAPERS['lens']}.")
+    if st.ood is not None:
+        summary = ("⚠️ " if st.ood.unusual else "") + st.ood.message + "\n\n" + summary
     return stages, _lens_figure(st), lens, summary
 
 

@@ -21,7 +21,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from shared import ood
 from shared.models import load
+from shared.ood import OODVerdict
 from shared.vit_cost import COMPONENTS, activation_bytes, count, hand_formula, meta_model, vit_config  # noqa: F401
 
 from .options import (
@@ -127,6 +129,7 @@ class StepThrough:
     classes: list[str]
     logits: np.ndarray  # the stepped forward's logits (equal to the model's own)
     patches: np.ndarray  # (N, P*P*C) flattened patches, pixel values in [-1, 1]
+    ood: OODVerdict | None = None  # is the image like the training data? (shared.ood)
 
 
 def pixel_values(image: Image.Image, processor) -> torch.Tensor:
@@ -210,7 +213,8 @@ def step_through(image: Image.Image) -> StepThrough:
     rec("final LayerNorm", h)
     logits = model.classifier(h[:, 0])
     rec("head on [CLS] (logits)", logits[0], cls=False)
-    return StepThrough(stages, lens, classes, logits[0].numpy(), patches.numpy())
+    verdict = ood.classifier_verdict(TINY_MODEL, logits[0], h[0, 0], classes)  # h[0, 0]: what the head read
+    return StepThrough(stages, lens, classes, logits[0].numpy(), patches.numpy(), verdict)
 
 
 # --------------------------------------------------------------------------------------

@@ -120,6 +120,8 @@ def test_maps_endpoint(client, sample, reference):
     cls_img, heads_plot, query_img, note, files = client.predict(sample, "vit-tiny-shapes", 3, 2, 1, 6, api_name=MAPS)
     assert Image.open(cls_img).size == Image.open(query_img).size == (256, 256)
     assert f"predicts **{label}**" in note and "row 1, column 6" in note
+    # the calibrated out-of-distribution verdict (shared.ood), in plain words, above the facts
+    assert note.startswith(("Not flagged: top probability", "⚠️ Unusual input")), note
     assert f"its largest weight is {maps[3, 2, 0, 1:].max():.3f}" in note
     assert f"puts {maps[3, 2, 1 + 1 * 8 + 6, 1:].max():.3f} on its favourite patch" in note
     assert [Path(f).suffix for f in files] == [".png"]

@@ -81,6 +81,7 @@ def test_forward_pass_and_norms(client):
     stages, plot, lens, summary, files = client.predict(handle_file(str(sample_paths()[0])),
                                                          api_name="/vit_anatomy_forward")
     assert stages["data"][0][2] == "3 × 64 × 64" and "Prediction" in summary
+    assert summary.startswith(("Not flagged: top probability", "⚠️ Unusual input")), summary
     assert len(lens["data"]) == 5 and all(Path(f).is_file() for f in files)
     plot, table, text, files = client.predict(3, 0, api_name="/vit_anatomy_norms")
     assert len(table["data"]) == 3 and "pre-LN" in text

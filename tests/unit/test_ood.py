@@ -79,18 +79,28 @@ def test_hub_models_have_no_calibration():
     assert ood.stats_for("google/vit-base-patch16-224") is None
 
 
-def test_either_score_flags_and_the_message_says_which():
+def test_a_classifier_flags_on_its_softmax_and_the_message_says_why():
+    """With logits and an MSP threshold the flag is the MSP alone; the distance decides only without them."""
     stats = ood.OODStats(torch.zeros(2, 2), torch.eye(2), 10.0, {"target_false_alarm": 0.02}, msp_threshold=0.6)
     distance = torch.tensor([3.0, 12.0, 3.0, 12.0])
     msp = torch.tensor([0.9, 0.9, 0.4, 0.4])
-    assert ood.flagged(stats, distance, msp).tolist() == [False, True, True, True]
+    assert ood.flagged(stats, distance, msp).tolist() == [False, False, True, True]
     assert ood.flagged(stats, distance).tolist() == [False, True, False, True]  # no logits: distance only
     unsure = ood.verdict(3.0, stats, ("circle", "star"), msp=0.4)
     assert unsure.unusual and "top probability is low (0.40 < 0.60)" in unsure.message
-    both = ood.verdict(12.0, stats, ("circle", "star"), msp=0.4)
-    assert "far from every shape" in both.message and "top probability is low" in both.message
-    fine = ood.verdict(3.0, stats, ("circle", "star"), msp=0.9)
-    assert not fine.unusual and "top probability 0.90 ≥ 0.60" in fine.message
+    assert "far from" not in ood.verdict(12.0, stats, ("circle", "star"), msp=0.4).message
+    fine = ood.verdict(12.0, stats, ("circle", "star"), msp=0.9)
+    assert not fine.unusual and "top probability 0.90 ≥ 0.60" in fine.message and "2%" in fine.message
+    no_logits = ood.verdict(12.0, stats, ("circle", "star"))
+    assert no_logits.unusual and "distance 12.0 > 10.0" in no_logits.message
+
+
+def test_verdict_matches_flagged():
+    stats = ood.OODStats(torch.zeros(2, 2), torch.eye(2), 10.0, {"target_false_alarm": 0.02}, msp_threshold=0.6)
+    for d in (3.0, 12.0):
+        for m in (None, 0.4, 0.9):
+            flag = ood.flagged(stats, torch.tensor([d]), None if m is None else torch.tensor([m]))
+            assert ood.verdict(d, stats, ("circle", "star"), msp=m).unusual == bool(flag[0]), (d, m)
 
 
 def test_calibration_record_round_trips_the_softmax_threshold(tmp_path):
