@@ -352,10 +352,11 @@ on the procedural shapes dataset (`shared/data/shapes.py`), conditioned on the s
   (the EMA weights are saved), horizontal flips, DiT's zero initialisation. Noise levels
   t = 999·sigmoid(N({cfg.t_logit_mean}, {cfg.t_logit_std}²)); loss |x̂_0 - x_0|²·(1 + min(SNR, {cfg.snr_weight_cap})).
   Representation alignment (REPA, Yu et al., 2024): {f"block {cfg.repa_block}'s tokens against `{cfg.repa_teacher}`'s image features, weight {cfg.repa_weight}" if cfg.repa_teacher else "off"}.
-- Metric: `class_accuracy` is the share of {cfg.eval_samples} samples (classes in turn, 25 {metrics.get('scheduler', 'DDIM')} steps, guidance 3,
+- Metric: `class_accuracy` is the share of {metrics.get('n', cfg.eval_samples)} samples (classes in turn, 25 {metrics.get('scheduler', 'DDIM')} steps, guidance 3,
   fixed seeds) that the judge (`judge` below) classifies as the class they were conditioned on;
   `class_accuracy_guidance0` is the same without guidance. The judge was retrained on the wide distribution
-  after these weights (issue 13); the figures below are re-measured with it.
+  after these weights (issue 13); the figures below are re-measured with the current judge, and
+  `previous_judge_class_accuracy` is the figure under the judge before it.
 - The REPA teacher is the current `clip-tiny-shapes`: these weights were trained against its first, 32-px
   version (commit ece3a24), so a retrain now starts from a different teacher.
 - Config: `{asdict(cfg)}`

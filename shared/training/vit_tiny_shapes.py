@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from shared.data.outliers import KINDS as OUTLIER_KINDS
 from shared.data.outliers import arrays as outlier_arrays
 from shared.data.shapes import SHAPES, ShapesDataset, is_easy
 from shared.images import to_tensor
@@ -70,9 +71,10 @@ class Config:
     # its own generator (seed + 1), so it can also be run alone on saved phase-1 weights (``finetune``).
     finetune_steps: int = 10_000
     finetune_lr: float = 3e-4
-    # Outlier Exposure in phase 2 (Hendrycks et al., 2019): each step also sees outlier_batch procedural
-    # non-shape images (shared/data/outliers.py), pushed towards a uniform softmax with this weight, so
-    # that low confidence flags photos and noise; without it the model was as sure of them as of shapes.
+    # Outlier Exposure in phase 2 (Hendrycks et al., 2019): each step also sees outlier_batch non-shape
+    # images (shared/data/outliers.py: procedural kinds and crops of bundled photos), pushed towards a
+    # uniform softmax with this weight, so that low confidence flags photos and noise; without it the
+    # model was as sure of them as of shapes.
     outlier_weight: float = 0.5
     outlier_batch: int = 32
     outlier_images: int = 20_000
@@ -214,17 +216,18 @@ artefacts on a fraction of images; {cfg.image_size}x{cfg.image_size} pixels.
   Without it, loss stayed at chance (ln 5) for 1200 steps on the whole distribution.
 - Phase 2: {cfg.finetune_steps} steps at lr {cfg.finetune_lr} (warm-up 100, cosine) from phase 1's weights with a fresh AdamW,
   every image, and Outlier Exposure (Hendrycks et al., 2019): each step also sees {cfg.outlier_batch} of {cfg.outlier_images}
-  procedural non-shape images (`shared/data/outliers.py`: clutter, fractal noise, bare backgrounds, patchwork),
-  pushed towards a uniform softmax with weight {cfg.outlier_weight}.
+  non-shape images (`shared/data/outliers.py`, kinds in turn: {", ".join(OUTLIER_KINDS)}; the photos are crops of
+  six photos bundled with matplotlib and gradio, none of the evaluation's), pushed towards a uniform softmax
+  with weight {cfg.outlier_weight}.
 - Training runs through `accelerate` (`accelerate launch --num_processes N -m shared.training vit-tiny-shapes`
   trains the same model data-parallel); `train_wall_seconds` below is this run's time (rendering, training and
   evaluation) with `processes` processes of `torch_threads` threads each.
-- Out-of-distribution flag (`ood.safetensors`, `shared/ood.py`): an image is flagged when the Mahalanobis distance
-  of its [CLS] feature to the nearest class mean (Lee et al., 2018; fitted on 5000 training shapes) is too large,
-  or its top softmax probability (Hendrycks & Gimpel, 2017) too low; each threshold flags half of
-  {TARGET_FALSE_ALARM:.0%} of 2000 validation shapes. `ood` below: the false-alarm rate on the test split and the
-  detection rate on noise images and on photos (scikit-image's samples, whole and cropped; never trained on),
-  for the flag and for each score alone.
+- Out-of-distribution flag (`ood.safetensors`, `shared/ood.py`): an image is flagged when its top softmax
+  probability (Hendrycks & Gimpel, 2017, the score the Outlier Exposure paper uses) is below a threshold set to
+  flag {TARGET_FALSE_ALARM:.0%} of 2000 validation shapes. The Mahalanobis distance of its [CLS] feature to the nearest
+  class mean (Lee et al., 2018; fitted on 5000 training shapes) is calibrated the same way and reported, not
+  flagged on. `ood` below: the false-alarm rate on the test split and the detection rate on noise images and on
+  photos (scikit-image's samples, whole and cropped; never trained on), for the flag and for each score alone.
 - `independent_renderer_accuracy`: shapes drawn by matplotlib (`shared/data/matplotlib_shapes.py`), a renderer
   that shares no code, geometry or colours with ours.
 - Config: `{asdict(cfg)}`

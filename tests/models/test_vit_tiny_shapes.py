@@ -12,7 +12,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "shared" / "weights" / "vit-tiny-shapes"
-# Issue 13 asks for 0.98 on held-out wide-distribution shapes; the shipped weights measure 0.9455, so this is
+# Issue 13 asks for 0.98 on held-out wide-distribution shapes; the shipped weights measure 0.9415, so this is
 # a regression floor below the issue's bar (the issue stays open until the bar is met and this becomes 0.98).
 BAR = 0.94
 INDEPENDENT_BAR = 0.90  # issue 13's aim on shapes drawn by another renderer (measured: 0.994)
@@ -41,7 +41,7 @@ def test_robustness_table_covers_every_background_colour_and_size(eval_result):
     assert set(eval_result["by_color"]) == set(COLORS)
     assert set(eval_result["by_size"]) == set(SIZES)
     assert sum(v["n"] for v in eval_result["by_color"].values()) == eval_result["n"]
-    # floors under the measured table (checker backgrounds are the weakest, 0.88)
+    # floors under the measured table (checker backgrounds are the weakest, 0.87)
     assert min(v["accuracy"] for v in eval_result["by_background"].values()) >= 0.85
     assert eval_result["shifted_accuracy"] >= 0.9 and eval_result["n_shifted"] >= 500
 
@@ -56,12 +56,12 @@ def test_shapes_drawn_by_an_independent_renderer(eval_result):
 def test_ood_flag_is_calibrated_and_catches_images_that_are_not_shapes(eval_result):
     ood = eval_result["ood"]
     assert ood["false_alarm_test"] <= 0.04  # calibrated for 2% on validation shapes
-    # Floors under the measured rates (0.40 and 0.35): far from what issue 13 wants, which keeps it open.
-    assert ood["detected_noise"] >= 0.3 and ood["n_noise"] >= 100
-    assert ood["detected_photos"] >= 0.3 and ood["n_photos"] >= 50
+    # Floors under the measured rates (0.95 and 0.82 with Outlier Exposure on photo crops; 0.40 and 0.35
+    # with procedural outliers only).
+    assert ood["detected_noise"] >= 0.8 and ood["n_noise"] >= 100
+    assert ood["detected_photos"] >= 0.7 and ood["n_photos"] >= 50
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 open: the shipped weights call Chelsea a star (p 0.89), unflagged")
 def test_a_photo_of_a_cat_is_flagged_not_called_a_shape():
     """scikit-image's Chelsea the cat: whatever class wins, the OOD score must flag it."""
     skimage_data = pytest.importorskip("skimage.data")

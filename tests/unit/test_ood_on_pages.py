@@ -78,3 +78,10 @@ def test_attribution_page_shows_the_verdict(reference, name):
     ref = reference(image)
     assert message.split("(")[0] == ref.message.split("(")[0]
 
+
+def test_a_clean_shape_passes_and_the_cat_is_flagged(reference):
+    """The shipped weights and calibration: a plain red star is not flagged; Chelsea is (issue 13)."""
+    images = _images()
+    assert not reference(images["red star"]).unusual
+    cat = reference(images["Chelsea the cat"])
+    assert cat.unusual and "knows 5 shapes" in cat.message and "unlike" in cat.message
