@@ -313,10 +313,11 @@ def ood_message(v: View, logits: torch.Tensor) -> str | None:
 
     from shared import ood
 
+    if ood.stats_for(v.model_name) is None:  # a Hub model: no calibration, so no second forward either
+        return None
     with torch.no_grad():
         _, feats = ood.classifier_features(v.model, v.normalise(v.x))
-    found = ood.classifier_verdict(v.model_name, logits, feats, v.classes)
-    return None if found is None else found.message
+    return ood.classifier_verdict(v.model_name, logits, feats, v.classes).message
 
 
 # --------------------------------------------------------------------------------------
