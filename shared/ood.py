@@ -151,6 +151,14 @@ def verdict(score: float, stats: OODStats, class_names: list[str] | tuple[str, .
     return OODVerdict(score, stats.threshold, bool(unusual), message)
 
 
+def page_line(found: OODVerdict | None, model_name: str) -> str:
+    """The line a page shows above a classifier's answer: the verdict, or that there is no check."""
+    if found is None:
+        return (f"No out-of-distribution check: {model_name} ships without a calibration (shared/ood.py), so an "
+                "image unlike its training data is not flagged.")
+    return ("⚠️ " if found.unusual else "") + found.message
+
+
 def classifier_verdict(model_name: str, logits: torch.Tensor, features: torch.Tensor,
                        class_names: list[str] | tuple[str, ...]) -> OODVerdict | None:
     """The verdict a page shows beside a classifier's answer for one image: ``logits`` (C,) or (1, C) and the

@@ -96,8 +96,10 @@ def run_maps(image, model_name, layer, head, query_row, query_col, progress=gr.P
         f"weight is {cls.max():.3f} (uniform would be {1 / (att.maps.shape[-1]):.3f}). The query patch (row {row}, "
         f"column {col}, outlined) puts {query.max():.3f} on its favourite patch; each map is scaled to its own maximum."
     )
-    if cap.ood is not None:
-        note = ("⚠️ " if cap.ood.unusual else "") + html.escape(cap.ood.message) + "\n\n" + note
+    if cap.label is not None:  # a classifier: say whether the image looks like its training data
+        from shared import ood  # imports torch: only once a model has run
+
+        note = html.escape(ood.page_line(cap.ood, cap.model_name)) + "\n\n" + note
     return (compute.overlay(cap.view, cls), _heads_figure(cap, layer_i),
             compute.overlay(cap.view, query, highlight=(row, col)), note, list(att.grid))
 

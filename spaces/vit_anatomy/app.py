@@ -232,8 +232,9 @@ def forward_pass(image, progress=gr.Progress()):
     summary = (f"Prediction: **{top}** (top probability {float(st.lens[-1].probs.max()):.1%}). "
                f"{len(st.stages)} stages; the last lens row is the model's own output "
                f"(final LayerNorm and head on [CLS]). Logit lens: {PAPERS['lens']}.")
-    if st.ood is not None:
-        summary = ("⚠️ " if st.ood.unusual else "") + st.ood.message + "\n\n" + summary
+    from shared import ood  # imports torch: only once the model has run
+
+    summary = ood.page_line(st.ood, TINY_MODEL) + "\n\n" + summary
     return stages, _lens_figure(st), lens, summary
 
 

@@ -108,3 +108,13 @@ def test_calibration_record_round_trips_the_softmax_threshold(tmp_path):
     means, precision = ood.fit(feats, labels, 3)
     ood.save(tmp_path, means, precision, 4.0, {"target_false_alarm": 0.02, "msp_threshold": 0.55})
     assert ood.load(tmp_path).msp_threshold == 0.55
+
+
+def test_page_line_warns_passes_or_says_there_is_no_check():
+    stats = ood.OODStats(torch.zeros(2, 2), torch.eye(2), 10.0, {"target_false_alarm": 0.02}, msp_threshold=0.6)
+    odd = ood.verdict(3.0, stats, ("circle", "star"), msp=0.4)
+    fine = ood.verdict(3.0, stats, ("circle", "star"), msp=0.9)
+    assert ood.page_line(odd, "m") == "⚠️ " + odd.message
+    assert ood.page_line(fine, "m") == fine.message
+    assert ood.page_line(None, "google/vit-base-patch16-224").startswith(
+        "No out-of-distribution check: google/vit-base-patch16-224 ships without a calibration")
