@@ -225,10 +225,10 @@ def clip_zero_shot(source: str, n: int = 1000, batch_size: int = 100, n_shifted:
         })
     stats = ood.load(source) if Path(source).is_dir() else None
     if stats is not None:
-        def extract(images: list) -> tuple[None, torch.Tensor]:
+        def extract(images: list) -> tuple[torch.Tensor, torch.Tensor]:
             return ood.clip_image_features(model, processor, images)
 
-        metrics["ood"] = ood_rates(extract, stats, None, extract([test[i][0] for i in range(n)])[1])
+        metrics["ood"] = ood_rates(extract, stats, *extract([test[i][0] for i in range(n)]))
     return metrics
 
 

@@ -11,10 +11,11 @@ Two scores, each with a threshold calibrated on held-out validation shapes:
   training-split images;
 - for a classifier, its maximum softmax probability (MSP; Hendrycks & Gimpel, 2017), which becomes a useful
   score once the classifier is fine-tuned with Outlier Exposure (Hendrycks et al., 2019; see
-  ``shared/data/outliers.py``), as that paper scores it.
+  ``shared/data/outliers.py``), as that paper scores it. A CLIP is scored the same way on its zero-shot
+  logits over the five prompts ``OOD_PROMPT.format(shape)``, which its recipe exposes to outliers too.
 
 The flag uses one score, with the whole TARGET_FALSE_ALARM budget: the MSP when the model has logits and
-an MSP threshold, otherwise (CLIP) the distance. Each threshold flags that share of the validation shapes
+an MSP threshold, otherwise (a calibration without one) the distance. Each threshold flags that share of the validation shapes
 (about that share of new shapes). The flag was once the union of both scores at half the budget each;
 on the Outlier-Exposed ViT the distance caught none of 85 test photos and 100 noise images, so its half of
 the budget bought nothing and the MSP threshold it forced down let Chelsea the cat through (issue 13).
@@ -36,6 +37,9 @@ from pathlib import Path
 import torch
 
 STATS_FILE = "ood.safetensors"
+OOD_PROMPT = "a photo of a {}"  # a CLIP's zero-shot prompt per shape, for its logits here and in its OE term
+# What a CLIP's score is called on a page, where "top probability" alone would read as the user's own labels'.
+CLIP_SCORE_NAME = f"top probability over the shape prompts '{OOD_PROMPT.format('{shape}')}'"
 TARGET_FALSE_ALARM = 0.02  # share of held-out shapes the threshold flags
 SHRINKAGE = 1e-3  # ridge on the covariance (relative to its mean variance) so it inverts
 
@@ -126,16 +130,17 @@ def stats_for(model_name: str) -> OODStats | None:
 
 
 def verdict(score: float, stats: OODStats, class_names: list[str] | tuple[str, ...],
-            msp: float | None = None, photos_caught: float | None = None) -> OODVerdict:
-    """Plain words for one image's Mahalanobis ``score`` and, for a classifier, its top probability ``msp``.
-    ``photos_caught``, the measured share of test photos the flag catches (model card), tells the user how
-    much an unflagged verdict is worth."""
+            msp: float | None = None, photos_caught: float | None = None,
+            msp_name: str = "top probability") -> OODVerdict:
+    """Plain words for one image's Mahalanobis ``score`` and, for a classifier, its top probability ``msp``
+    (called ``msp_name`` on the page). ``photos_caught``, the measured share of test photos the flag catches
+    (model card), tells the user how much an unflagged verdict is worth."""
     known = f"this model knows {len(class_names)} shapes ({', '.join(class_names)})"
     target = stats.meta.get("target_false_alarm", TARGET_FALSE_ALARM)
     if uses_msp(stats, msp):
         unusual = msp < stats.msp_threshold
-        reason = f"the top probability is low ({msp:.2f} < {stats.msp_threshold:.2f})"
-        fine = f"top probability {msp:.2f} ≥ {stats.msp_threshold:.2f}"
+        reason = f"the {msp_name} is low ({msp:.2f} < {stats.msp_threshold:.2f})"
+        fine = f"{msp_name} {msp:.2f} ≥ {stats.msp_threshold:.2f}"
     else:
         unusual = score > stats.threshold
         reason = f"its features are far from every shape's (distance {score:.1f} > {stats.threshold:.1f})"
@@ -160,9 +165,10 @@ def page_line(found: OODVerdict | None, model_name: str) -> str:
 
 
 def classifier_verdict(model_name: str, logits: torch.Tensor, features: torch.Tensor,
-                       class_names: list[str] | tuple[str, ...]) -> OODVerdict | None:
+                       class_names: list[str] | tuple[str, ...], msp_name: str = "top probability") -> OODVerdict | None:
     """The verdict a page shows beside a classifier's answer for one image: ``logits`` (C,) or (1, C) and the
-    features the head reads, (D,) or (1, D). None for a model without calibration (a Hub model)."""
+    features the head reads, (D,) or (1, D). For a CLIP: its shape logits (``clip_shape_logits``), its image
+    embedding and ``msp_name=CLIP_SCORE_NAME``. None for a model without calibration (a Hub model)."""
     from shared.models import shipped_metrics
 
     stats = stats_for(model_name)
@@ -171,7 +177,7 @@ def classifier_verdict(model_name: str, logits: torch.Tensor, features: torch.Te
     score = float(mahalanobis(features.detach().float().reshape(1, -1), stats.means, stats.precision)[0])
     msp = float(logits.detach().float().reshape(-1).softmax(-1).max())
     caught = ((shipped_metrics(model_name) or {}).get("ood") or {}).get("detected_photos")
-    return verdict(score, stats, class_names, msp=msp, photos_caught=caught)
+    return verdict(score, stats, class_names, msp=msp, photos_caught=caught, msp_name=msp_name)
 
 
 # --------------------------------------------------------------------------------------
@@ -200,15 +206,28 @@ def image_features(model, processor, images: list, batch_size: int = 250) -> tup
 
 
 @torch.no_grad()
-def clip_image_features(model, processor, images: list, batch_size: int = 250) -> tuple[None, torch.Tensor]:
-    """(None, features): a CLIP has no class logits; its features are the L2-normalised projected image
+def clip_shape_logits(model, tokenizer, image_embeds: torch.Tensor) -> torch.Tensor:
+    """A CLIP's zero-shot logits over the shapes: (N, P) L2-normalised image embeddings -> (N, 5), at the
+    model's learned scale, against the prompts ``OOD_PROMPT.format(shape)``."""
+    from shared.data.shapes import SHAPES
+
+    device = next(model.parameters()).device
+    tokens = tokenizer([OOD_PROMPT.format(s) for s in SHAPES], padding=True, return_tensors="pt").to(device)
+    text = torch.nn.functional.normalize(model.get_text_features(**tokens).pooler_output.float(), dim=-1)  # (5, P)
+    return model.logit_scale.exp().float().cpu() * image_embeds.float().cpu() @ text.cpu().T  # (N, 5)
+
+
+@torch.no_grad()
+def clip_image_features(model, processor, images: list, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
+    """(zero-shot shape logits (B, 5), features (B, P)): the features are the L2-normalised projected image
     embeddings, the vectors zero-shot classification compares with text."""
     feats = []
     for start in range(0, len(images), batch_size):
         pixels = processor(images=images[start:start + batch_size], return_tensors="pt")["pixel_values"]
         out = model.get_image_features(pixel_values=pixels.to(next(model.parameters()).device))
         feats.append(torch.nn.functional.normalize(out.pooler_output.float(), dim=-1).cpu())  # (B, P)
-    return None, torch.cat(feats)
+    feats = torch.cat(feats)
+    return clip_shape_logits(model, processor.tokenizer, feats), feats
 
 
 def load_for_features(folder: str | Path) -> tuple[object, object, Callable[[list], tuple], int]:
@@ -233,8 +252,9 @@ def calibrate(folder: str | Path, n_fit: int = 5000, n_threshold: int = 2000) ->
     from shared.data.shapes import SHAPES, ShapesDataset
     from shared.evaluation import trained_on
 
-    _, _, extract, size = load_for_features(folder)
+    model, _, extract, size = load_for_features(folder)
     distribution = trained_on(str(folder))
+    is_clip = hasattr(model, "get_text_features")
     fit_ds = ShapesDataset("train", n_fit, size, distribution=distribution)
     val_ds = ShapesDataset("val", n_threshold, size, distribution=distribution)
     _, fit_feats = extract([fit_ds[i][0] for i in range(n_fit)])
@@ -244,15 +264,16 @@ def calibrate(folder: str | Path, n_fit: int = 5000, n_threshold: int = 2000) ->
     threshold = quantile_threshold(mahalanobis(val_feats, means, precision))
     meta = {
         "score": "Mahalanobis distance to the nearest class mean (Lee et al., 2018)",
-        "feature": "L2-normalised image embedding" if val_logits is None else "[CLS] after the final layer norm",
+        "feature": "L2-normalised image embedding" if is_clip else "[CLS] after the final layer norm",
         "fit_images": n_fit, "threshold_images": n_threshold, "target_false_alarm": TARGET_FALSE_ALARM,
         "data_distribution": distribution,
     }
-    if val_logits is not None:
-        msp = val_logits.softmax(-1).max(-1).values  # (M,) maximum softmax probability
-        meta["msp_threshold"] = float(torch.quantile(msp.double(), TARGET_FALSE_ALARM))
-        meta["score"] = ("maximum softmax probability (Hendrycks & Gimpel, 2017) after Outlier Exposure; the "
-                         "Mahalanobis distance (Lee et al., 2018) is calibrated too, and reported, not flagged on")
+    msp = val_logits.softmax(-1).max(-1).values  # (M,) maximum softmax probability
+    meta["msp_threshold"] = float(torch.quantile(msp.double(), TARGET_FALSE_ALARM))
+    meta["score"] = ("maximum softmax probability (Hendrycks & Gimpel, 2017) after Outlier Exposure; the "
+                     "Mahalanobis distance (Lee et al., 2018) is calibrated too, and reported, not flagged on")
+    if is_clip:
+        meta["score"] = meta["score"].replace("probability", f"probability of the zero-shot logits over '{OOD_PROMPT}'", 1)
     save(folder, means, precision, threshold, meta)
     return {"threshold": threshold, **meta}
 

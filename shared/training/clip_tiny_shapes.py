@@ -41,9 +41,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from shared.data.outliers import KINDS as OUTLIER_KINDS
+from shared.data.outliers import arrays as outlier_arrays
 from shared.data.shapes import COLORS, POSITIONS, SHAPES, SIZES, ShapesDataset, ShapeSpec, is_easy, render, spec_at
 from shared.images import to_tensor
+from shared.ood import OOD_PROMPT, TARGET_FALSE_ALARM
 from shared.training.loop import (
+    check_outlier_batch,
     cosine_lr,
     curriculum_batches,
     gather_with_grad,
@@ -51,6 +55,7 @@ from shared.training.loop import (
     progress,
     save_rank_weights,
     seed_everything,
+    uniform_cross_entropy,
     write_model_card,
 )
 
@@ -87,6 +92,13 @@ class Config:
     image_tower_lr_scale: float = 0.3  # the copied tower learns slower, so the random text tower cannot wreck it early
     full_caption_fraction: float = 0.5  # the rest get a random partial description
     max_logit_scale: float = 100.0  # CLIP clips the learned scale at 100 (temperature 0.01)
+    # Outlier Exposure (Hendrycks et al., 2019), as for vit-tiny-shapes: each step also embeds outlier_batch non-shape
+    # images (shared/data/outliers.py) and pushes their zero-shot softmax over the shape prompts (OOD_PROMPT) towards
+    # uniform, with the paper's weight 0.5. The page then flags a low top zero-shot probability (shared/ood.py); the
+    # Mahalanobis distance this model flagged on before caught 32% of test photos and not Chelsea the cat. 0 turns it off.
+    outlier_weight: float = 0.5
+    outlier_batch: int = 40  # splits evenly over 2, 4, 5 or 8 processes
+    outlier_images: int = 20_000
     eval_images: int = 1_000
 
 
@@ -236,7 +248,7 @@ def init_image_tower(model, vit_folder: str) -> None:
 @torch.no_grad()
 def _zero_shot_accuracy(model, tokenizer, x: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
-    text = tokenizer([f"a photo of a {s}" for s in SHAPES], padding=True, return_tensors="pt")
+    text = tokenizer([OOD_PROMPT.format(s) for s in SHAPES], padding=True, return_tensors="pt")
     t = F.normalize(model.get_text_features(**text).pooler_output, dim=-1)  # (5, P)
     v = F.normalize(model.get_image_features(pixel_values=x).pooler_output, dim=-1)  # (N, P)
     return ((v @ t.T).argmax(-1) == y).float().mean().item()
@@ -259,6 +271,8 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
     if grad_accum is not None:
         cfg.grad_accum = grad_accum
     acc = make_accelerator(cfg.grad_accum, cfg.batch_size)
+    if cfg.outlier_weight > 0:
+        check_outlier_batch(acc, cfg.outlier_batch, cfg.grad_accum)
     start = time.perf_counter()
     gen = seed_everything(seed)
     rng = np.random.default_rng(seed)
@@ -275,6 +289,9 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
     shape_offsets = torch.arange(len(SHAPES))  # (5,)
     val_images, val_labels, _ = ShapesDataset("val", cfg.eval_images, cfg.image_size).arrays()
     x_val, y_val = to_tensor(val_images), torch.from_numpy(val_labels)
+    n_outliers = min(cfg.outlier_images, cfg.steps * cfg.outlier_batch) if cfg.outlier_weight > 0 else 0
+    outliers = outlier_arrays(n_outliers, cfg.image_size) if n_outliers else None  # (O, 64, 64, 3) uint8
+    shape_prompts = [OOD_PROMPT.format(s) for s in SHAPES]  # the prompts the flag scores with
 
     config = CLIPConfig(
         text_config=dict(
@@ -326,17 +343,33 @@ def train(out_dir: str, steps: int | None = None, seed: int = 0, cfg: Config | N
                 text, key = describe(*attrs[i], rng)
                 texts.append(text)
                 keys.append(key)
-        for order in orders:  # one micro-batch each
+        if outliers is not None:  # the same draw on every rank; rank r of micro-batch j keeps picks[j, r]
+            picks = torch.randint(0, len(outliers), (cfg.outlier_batch,), generator=gen)
+            picks = picks.view(cfg.grad_accum, acc.num_processes, -1)  # (accum, ranks, o)
+        for j, order in enumerate(orders):  # one micro-batch each
             mine = order.view(acc.num_processes, -1)[acc.process_index]  # this rank's positions in the global batch
-            tokens = tokenizer([texts[j] for j in mine], padding=True, truncation=True, return_tensors="pt").to(acc.device)
-            pixels = to_tensor(images[idx[mine].numpy()]).to(acc.device)  # (b, 3, 64, 64)
+            b = len(mine)
+            mine_texts = [texts[k] for k in mine] + (shape_prompts if outliers is not None else [])
+            tokens = tokenizer(mine_texts, padding=True, truncation=True, return_tensors="pt").to(acc.device)
+            pixels = to_tensor(images[idx[mine].numpy()])  # (b, 3, 64, 64)
+            if outliers is not None:
+                pixels = torch.cat([pixels, to_tensor(outliers[picks[j, acc.process_index].numpy()])])  # (b + o, ...)
             with acc.accumulate(model), acc.autocast():
-                out_ = model(pixel_values=pixels, **tokens)  # one forward through DDP, both towers
-                v = gather_with_grad(acc, F.normalize(out_.image_embeds, dim=-1))  # (b x ranks, P)
-                t = gather_with_grad(acc, F.normalize(out_.text_embeds, dim=-1))  # (b x ranks, P)
+                # One forward through DDP, both towers: images (b + o) and texts (b + 5) need not pair up.
+                out_ = model(pixel_values=pixels.to(acc.device), **tokens)
+                v = gather_with_grad(acc, F.normalize(out_.image_embeds[:b], dim=-1))  # (b x ranks, P)
+                t = gather_with_grad(acc, F.normalize(out_.text_embeds[:b], dim=-1))  # (b x ranks, P)
                 logits = plain.logit_scale.exp() * v @ t.T  # (b x ranks, b x ranks)
-                pos = positives([attrs[int(idx[j])] for j in order], [keys[j] for j in order]).to(acc.device)
+                pos = positives([attrs[int(idx[k])] for k in order], [keys[k] for k in order]).to(acc.device)
                 loss = multi_positive_infonce(logits, pos)
+                if outliers is not None:  # Outlier Exposure: the outliers' zero-shot softmax towards uniform
+                    v_out = F.normalize(out_.image_embeds[b:], dim=-1)  # (o, P)
+                    # The prompts and the scale are detached: OE moves the outliers' image embeddings only. With the
+                    # prompts trainable, a first run won by collapsing the five "a photo of a {shape}" embeddings onto
+                    # one another (cosine 0.997; 0.59 for other templates), which flattened every image's softmax.
+                    t_shape = F.normalize(out_.text_embeds[b:], dim=-1).detach()  # (5, P)
+                    z = plain.logit_scale.exp().detach() * v_out @ t_shape.T  # (o, 5)
+                    loss = loss + cfg.outlier_weight * uniform_cross_entropy(z)
                 acc.backward(loss)
                 if acc.sync_gradients:
                     acc.clip_grad_norm_(model.parameters(), 1.0)
@@ -394,6 +427,20 @@ def _report(model, tokenizer, cfg: Config, out: Path, x_val: torch.Tensor, y_val
 
 def write_card(out: Path, cfg: Config, metrics: dict, vocab_size: int) -> None:
     """README.md (the model card) and metrics.json for weights trained with ``cfg``."""
+    distance = "the Mahalanobis distance of the normalised image embedding to the nearest shape's mean (Lee et al., 2018)"
+    if cfg.outlier_weight > 0:
+        exposure = (f"each step also embeds {cfg.outlier_batch} of {cfg.outlier_images} non-shape images "
+                    f"(`shared/data/outliers.py`, kinds in turn: {', '.join(OUTLIER_KINDS)}; the photos are crops of images "
+                    f"bundled with matplotlib and gradio, none of them an evaluation image) and adds, with weight "
+                    f"{cfg.outlier_weight:g}, the cross-entropy of their zero-shot softmax over the prompts '{OOD_PROMPT}' "
+                    "(one per shape) to the uniform distribution; that term moves image embeddings only (prompts and logit "
+                    "scale detached)")
+        flag = (f"the top zero-shot probability over the prompts '{OOD_PROMPT}' (maximum softmax probability, Hendrycks & "
+                f"Gimpel, 2017), its threshold set to flag {TARGET_FALSE_ALARM:.0%} of 2000 validation shapes; " + distance +
+                " is calibrated to the same rate and reported, not flagged on")
+    else:
+        exposure = "none"
+        flag = distance + f", its threshold set to flag {TARGET_FALSE_ALARM:.0%} of 2000 validation shapes"
     write_model_card(
         out, "clip-tiny-shapes",
         f"""A `transformers` `CLIPModel` trained contrastively (Radford et al., 2021; text tower from scratch, image tower
@@ -423,9 +470,9 @@ red star in the top left"): {len(SHAPES)} shapes, {len(COLORS)} colours ({", ".j
 - Training runs through `accelerate`; with N processes each embeds its share of the batch and the loss sees every
   rank's embeddings (gathered with their gradients), so N processes train the same model as one.
 - `shifted_*`: the same metrics on the `shifted` split, whose (colour, background) pairs training never saw.
-- Out-of-distribution flag (`ood.safetensors`, used by the zero-shot page): Mahalanobis distance of the normalised
-  image embedding to the nearest shape's mean (Lee et al., 2018), threshold at the 98th percentile of 2000
-  validation shapes; `ood` gives the false-alarm rate on the test split and the detection rate on noise and photos.
+- Outlier Exposure (Hendrycks et al., 2019): {exposure}.
+- Out-of-distribution flag (`ood.safetensors`, used by the zero-shot and VLM pages): {flag};
+  `ood` gives the false-alarm rate on the test split and the detection rate on noise and photos.
 - Metrics: `zero_shot_shape_accuracy` uses prompts "a photo of a {{shape}}"; `zero_shot_color_shape_accuracy` uses
   all {len(SHAPES) * len(COLORS)} prompts "a photo of a {{color}} {{shape}}" (both must be right); `retrieval_r1` is
   image-to-caption top-1 within batches of 100 test images (a hit when the retrieved caption equals the true one).

@@ -62,6 +62,20 @@ def gather_with_grad(acc, x: torch.Tensor) -> torch.Tensor:
     return torch.cat(dist_fn.all_gather(x), dim=0)
 
 
+def check_outlier_batch(acc, outlier_batch: int, grad_accum: int) -> None:
+    """Refuse, before any work, an outlier batch that does not share out evenly over processes x micro-batches."""
+    if outlier_batch % (acc.num_processes * grad_accum):
+        raise ValueError(f"outlier batch {outlier_batch} does not split into {acc.num_processes} processes x "
+                         f"{grad_accum} accumulation steps; choose a multiple of {acc.num_processes * grad_accum}")
+
+
+def uniform_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of softmax(logits) to the uniform distribution: logsumexp(z) - mean(z) per row.
+    Outlier Exposure's term for classifiers (Hendrycks et al., 2019, eq. 1 with their softmax loss).
+    (N, C) -> ()"""
+    return (torch.logsumexp(logits, -1) - logits.mean(-1)).mean()
+
+
 def progress(steps: int, desc: str, disable: bool = False) -> tqdm:
     return tqdm(total=steps, desc=desc, unit="step", dynamic_ncols=True, mininterval=1.0, disable=disable)
 

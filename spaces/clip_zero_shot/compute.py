@@ -48,7 +48,7 @@ from PIL import Image
 from shared import ood, validate
 from shared.cache import BoundedCache
 from shared.data.shapes import SHAPES, render, spec_at
-from shared.models import load, names, shipped_metrics
+from shared.models import load, names
 from shared.ood import OODVerdict
 
 from .options import (  # noqa: F401 - re-exported: callers and tests read the limits from compute
@@ -266,14 +266,15 @@ def zero_shot(image: Image.Image, labels_text: str, templates_text: str,
 
 
 def ood_verdict(model_name: str, image_emb: torch.Tensor) -> OODVerdict | None:
-    """Mahalanobis distance of the (1, P) normalised image embedding to the nearest shape class,
-    against the threshold calibrated on held-out shapes (``shared.ood``); None without calibration."""
-    stats = ood.stats_for(model_name)
-    if stats is None:
+    """Is the (1, P) normalised image embedding like the shapes? The top zero-shot probability over the prompts
+    ``ood.OOD_PROMPT.format(shape)`` (or, for a calibration without one, the Mahalanobis distance), against the
+    threshold calibrated on held-out shapes (``shared.ood``); None without calibration. The flag does not
+    depend on the labels the user typed."""
+    if ood.stats_for(model_name) is None:
         return None
-    score = float(ood.mahalanobis(image_emb.float(), stats.means, stats.precision)[0])
-    caught = ((shipped_metrics(model_name) or {}).get("ood") or {}).get("detected_photos")
-    return ood.verdict(score, stats, SHAPES, photos_caught=caught)
+    shapes = text_embeddings(model_name, list(SHAPES), [ood.OOD_PROMPT])  # cached like any labels
+    logits = logit_scale(model_name) * image_emb.float() @ shapes.embeddings.T  # (1, 5)
+    return ood.classifier_verdict(model_name, logits, image_emb, SHAPES, msp_name=ood.CLIP_SCORE_NAME)
 
 
 # --------------------------------------------------------------------------------------

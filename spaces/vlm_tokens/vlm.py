@@ -95,22 +95,15 @@ def _seen_image(processor, pixel_values: torch.Tensor, fallback: Image.Image) ->
 
 
 def _ood(image: Image.Image, model: str) -> tuple[str | None, bool | None]:
-    """clip-tiny-shapes' calibrated Mahalanobis check (``shared.ood``) for the tiny VLM, whose tower it shares."""
+    """clip-tiny-shapes' calibrated check (``shared.ood``) for the tiny VLM, whose tower started as its tower."""
     from shared import ood
     from shared.data.shapes import SHAPES
-    from shared.models import shipped_metrics
 
-    stats = ood.stats_for(OOD_MODEL) if model == VLM_MODEL else None
-    if stats is None:
+    if model != VLM_MODEL or ood.stats_for(OOD_MODEL) is None:
         return None, None
     clip, clip_processor = load(OOD_MODEL)
-    pixels = clip_processor(images=[image], return_tensors="pt")["pixel_values"]
-    with torch.no_grad():
-        emb = clip.get_image_features(pixel_values=pixels).pooler_output  # (1, P)
-    emb = torch.nn.functional.normalize(emb.float(), dim=-1)
-    score = float(ood.mahalanobis(emb, stats.means, stats.precision)[0])
-    caught = ((shipped_metrics(OOD_MODEL) or {}).get("ood") or {}).get("detected_photos")
-    v = ood.verdict(score, stats, SHAPES, photos_caught=caught)
+    logits, emb = ood.clip_image_features(clip, clip_processor, [image])  # (1, 5), (1, P)
+    v = ood.classifier_verdict(OOD_MODEL, logits, emb, SHAPES, msp_name=ood.CLIP_SCORE_NAME)
     return v.message, v.unusual
 
 

@@ -22,17 +22,42 @@ def folder():
 @pytest.mark.slow
 def test_quality_bars(folder):
     metrics = evaluate(NAME)  # the same 1000 test images as `python -m shared.models eval`
-    # Issue 13 asks for 0.95 and 0.95 on the wide distribution; the shipped weights measure 0.931 and 0.906
-    # (the previous, classic-data CLIP: 0.372 and 0.06 there), so these are regression floors and the
-    # issue stays open.
+    # Issue 13 asks for 0.95 and 0.95 on the wide distribution; the shipped weights measure 0.915 and 0.871
+    # (0.931 and 0.906 before Outlier Exposure and the re-trained ViT tower; the classic-data CLIP: 0.372 and
+    # 0.06), so these are regression floors and the issue stays open.
     assert metrics["zero_shot_shape_accuracy"] >= 0.9, metrics
-    assert metrics["zero_shot_color_shape_accuracy"] >= 0.87, metrics
+    assert metrics["zero_shot_color_shape_accuracy"] >= 0.85, metrics
     assert metrics["retrieval_r1"] >= 0.5, metrics
     assert metrics["colors"] == len(COLORS)  # every colour of the data, new ones included
     # The shifted split (colour x background pairs never trained on) is reported, and far above chance (0.2).
     assert metrics["n_shifted"] >= 500 and metrics["shifted_zero_shot_shape_accuracy"] >= 0.85, metrics
-    # The flag's false alarms are calibrated (2% on validation); its detection is weak (noise 0.18, photos 0.32).
-    assert metrics["ood"]["false_alarm_test"] <= 0.05 and metrics["ood"]["detected_photos"] >= 0.2, metrics
+    # The flag's false alarms are calibrated (2% on validation). With Outlier Exposure it catches noise and most
+    # photos (1.0 and 0.73; the distance it flagged on before: 0.18 and 0.32).
+    ood = metrics["ood"]
+    assert ood["false_alarm_test"] <= 0.05 and ood["msp_threshold"] > 1 / len(SHAPES), metrics
+    assert ood["detected_photos"] >= 0.6 and ood["detected_noise"] >= 0.8, metrics
+
+
+def test_the_flags_shape_prompts_stay_as_distinct_as_any_template(folder):
+    """Outlier Exposure flattens the outliers' softmax over the prompts ``OOD_PROMPT.format(shape)``. A first
+    run let the text tower do that by collapsing those five prompts onto one another (mean cosine 0.997), which
+    flattens every image's softmax; the prompts stay as far apart as those of a template OE never sees."""
+    import torch
+    from transformers import AutoProcessor, CLIPModel
+
+    from shared.ood import OOD_PROMPT
+
+    model = CLIPModel.from_pretrained(folder, use_safetensors=True).eval()
+    processor = AutoProcessor.from_pretrained(folder)
+
+    def mean_off_diagonal_cosine(template: str) -> float:
+        tokens = processor(text=[template.format(s) for s in SHAPES], return_tensors="pt", padding=True)
+        with torch.no_grad():
+            t = torch.nn.functional.normalize(model.get_text_features(**tokens).pooler_output, dim=-1)  # (5, P)
+        return float((t @ t.T)[~torch.eye(len(SHAPES), dtype=torch.bool)].mean())
+
+    flagged_with, other = mean_off_diagonal_cosine(OOD_PROMPT), mean_off_diagonal_cosine("a drawing of a {}")
+    assert flagged_with < 0.9 and abs(flagged_with - other) < 0.15, (flagged_with, other)
 
 
 def test_loads_with_auto_classes(folder):

@@ -118,11 +118,3 @@ def test_recipe_runs_end_to_end_for_a_few_steps(tmp_path):
     assert "python -m shared.training vit-tiny-shapes" in (tmp_path / "README.md").read_text()
     assert json.loads((tmp_path / "config.json").read_text())["attn_implementation"] == "eager"
 
-
-def test_phase_two_refuses_an_outlier_batch_that_does_not_split():
-    from shared.training.loop import make_accelerator
-    from shared.training.vit_tiny_shapes import Config, finetune
-
-    cfg = Config(grad_accum=2, outlier_batch=33)
-    with pytest.raises(ValueError, match="outlier batch 33 does not split"):
-        finetune(make_accelerator(cfg.grad_accum, cfg.batch_size), None, cfg, 0, None, Path("unused"))

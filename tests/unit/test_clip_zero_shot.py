@@ -286,17 +286,34 @@ def load_json_metrics() -> dict:
     return json.loads((local_path(MODEL) / "metrics.json").read_text())
 
 
-def test_zero_shot_reports_confidence_and_the_calibrated_verdict(star):
+def _reference_msp(clip, image: Image.Image) -> float:
+    """Top zero-shot probability over the shape prompts, from CLIP's own forward (logits_per_image)."""
+    from shared import ood
+
+    model, processor = clip
+    inputs = processor(text=[ood.OOD_PROMPT.format(s) for s in SHAPES], images=[image], return_tensors="pt",
+                       padding=True)
+    with torch.no_grad():
+        return float(model(**inputs).logits_per_image.softmax(-1).max())
+
+
+def test_zero_shot_reports_confidence_and_the_calibrated_verdict(clip, star):
     from shared import ood
 
     stats = ood.stats_for(MODEL)
     assert stats is not None, "ood.safetensors ships beside clip-tiny-shapes"
+    assert stats.msp_threshold is not None, "the shipped CLIP flags on its zero-shot softmax (Outlier Exposure)"
     shape = compute.zero_shot(star, LABELS, compute.DEFAULT_TEMPLATE)
     assert not shape.ood.unusual and "Not flagged" in shape.ood.message
     caught = load_json_metrics()["ood"]["detected_photos"]
     assert f"catches {caught:.0%} of test photos" in shape.ood.message  # read from the model card's metrics
     assert shape.confidence == pytest.approx(float(shape.probs.max()))
-    # the score is the Mahalanobis distance of the normalised embedding, recomputed here with scipy
+    # the flag's score is the top zero-shot probability over the five shape prompts, whatever labels the user typed
+    msp = _reference_msp(clip, star)
+    assert f"{ood.CLIP_SCORE_NAME} {msp:.2f} ≥ {stats.msp_threshold:.2f}" in shape.ood.message
+    other = compute.zero_shot(star, "cat, dog", compute.DEFAULT_TEMPLATE)
+    assert other.ood.message == shape.ood.message
+    # the distance is still computed (and reported): recomputed here with scipy
     from scipy.spatial.distance import mahalanobis
 
     emb = compute.image_embeddings(MODEL, [star])[0].double().numpy()
@@ -304,11 +321,16 @@ def test_zero_shot_reports_confidence_and_the_calibrated_verdict(star):
     assert shape.ood.score == pytest.approx(expected, rel=1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 open: the shipped CLIP's distance for Chelsea (9.5) is under the threshold (11.3)")
-def test_a_photo_of_a_cat_is_flagged():
+def test_a_photo_of_a_cat_is_flagged(clip):
+    from shared import ood
+
     skimage_data = pytest.importorskip("skimage.data")
-    cat = compute.zero_shot(Image.fromarray(skimage_data.chelsea()), LABELS, compute.DEFAULT_TEMPLATE)
+    chelsea = Image.fromarray(skimage_data.chelsea())
+    cat = compute.zero_shot(chelsea, LABELS, compute.DEFAULT_TEMPLATE)
     assert cat.ood.unusual and "unlike" in cat.ood.message and "5 shapes" in cat.ood.message
+    msp = _reference_msp(clip, chelsea)
+    assert msp < ood.stats_for(MODEL).msp_threshold
+    assert f"the {ood.CLIP_SCORE_NAME} is low ({msp:.2f} <" in cat.ood.message
 
 
 # --------------------------------------------------------------------------------------

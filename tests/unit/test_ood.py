@@ -118,3 +118,20 @@ def test_page_line_warns_passes_or_says_there_is_no_check():
     assert ood.page_line(fine, "m") == fine.message
     assert ood.page_line(None, "google/vit-base-patch16-224").startswith(
         "No out-of-distribution check: google/vit-base-patch16-224 ships without a calibration")
+
+
+def test_clip_shape_logits_are_clips_own_zero_shot_logits():
+    """A CLIP's OOD logits are what its own forward gives for the five shape prompts (logits_per_image)."""
+    from shared.data.shapes import SHAPES, sample_image
+    from shared.models import load
+
+    model, processor = load("clip-tiny-shapes")
+    images = [sample_image("star", "red", size=64)[0], sample_image("circle", "blue", size=64)[0]]
+    logits, feats = ood.clip_image_features(model, processor, images)
+    inputs = processor(text=[ood.OOD_PROMPT.format(s) for s in SHAPES], images=images, return_tensors="pt",
+                       padding=True)
+    with torch.no_grad():
+        out = model(**inputs)
+    assert logits.shape == (2, len(SHAPES)) and feats.shape == out.image_embeds.shape
+    torch.testing.assert_close(logits, out.logits_per_image, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(feats.norm(dim=-1), torch.ones(2))

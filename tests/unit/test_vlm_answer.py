@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from shared.data import matplotlib_shapes
 from shared.data.shapes import render, spec_at
@@ -139,6 +140,13 @@ def test_every_answer_carries_the_calibrated_ood_check(shape_image):
     shape = vlm.answer(shape_image, "What shape is in the image?")
     assert shape.ood_unusual is False and shape.ood_message.startswith("Not flagged")
     assert "photos" in shape.ood_message
+
+
+def test_a_photo_of_a_cat_is_flagged():
+    """Chelsea the cat gets an answer (the model knows only shapes), and the page says it is unlike them (issue 13)."""
+    skimage_data = pytest.importorskip("skimage.data")
+    cat = vlm.answer(Image.fromarray(skimage_data.chelsea()), "What shape is in the image?")
+    assert cat.ood_unusual is True and "unlike" in cat.ood_message and "5 shapes" in cat.ood_message
 
 
 def test_a_repeated_request_is_decoded_once(shape_image):
