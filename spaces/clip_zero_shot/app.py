@@ -107,11 +107,9 @@ def explain(result: Any, temperature: Any):
     cache = ("Text embeddings came from the **cache** (same model, labels and templates as an earlier call)"
              if result.cached else "Text embeddings were **computed** now (cache miss) and cached for next time")
     top = result.labels[int(np.argmax(result.probs))]
-    if result.ood is None:
-        seen = (f"No out-of-distribution calibration ships with `{result.model}`, so nothing tells whether this "
-                "image is like its training data.")
-    else:
-        seen = ("⚠️ " if result.ood.unusual else "") + result.ood.message
+    from shared.ood import page_line  # here, not at import: shared.ood imports torch
+
+    seen = page_line(result.ood, result.model)
     lines = [
         f"**Answer** `{html.escape(top)}` with probability {result.confidence:.3f}. **Like the training data?** {seen}",
         f"**Model** `{result.model}`. {cache}.",

@@ -74,6 +74,29 @@ def test_clip_page_classifies_a_sample_and_says_whether_it_looks_like_the_traini
     shot(page, "clip_zero_shot_classified")
 
 
+def test_clip_page_flags_a_photo_of_a_cat_in_plain_words(page, browser_hub_url, tmp_path):
+    """Issue 13: Chelsea is not a shape; the note says so, whole (a '<shape>' in it was once eaten as HTML)."""
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    from shared.ood import CLIP_SCORE_NAME
+
+    cat = tmp_path / "chelsea.png"
+    Image.fromarray(skimage_data.chelsea()).save(cat)
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(browser_hub_url + "clip_zero_shot/", wait_until="domcontentloaded")
+    page.get_by_role("button", name=re.compile("Classify")).first.wait_for()
+    page.locator("input[type=file]").first.set_input_files(str(cat))
+    page.get_by_role("button", name=re.compile("Classify")).first.click()
+    note = page.get_by_text("Like the training data?").first
+    note.wait_for(timeout=120_000)
+    text = note.locator("xpath=..").inner_text()
+    assert "Unusual input" in text and f"the {CLIP_SCORE_NAME} is low" in text, text
+    assert not errors, errors
+    shot(page, "clip_zero_shot_cat")
+
+
 def test_attention_page_click_a_patch_moves_the_query(page, browser_hub_url):
     """Issue 15: clicking a patch of the query map makes it the query (the walker clicks buttons, not images)."""
     errors = []
