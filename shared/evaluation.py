@@ -6,6 +6,7 @@ in ``shared/models.py`` names which one applies to which model.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -236,21 +237,40 @@ def clip_zero_shot(source: str, n: int = 1000, batch_size: int = 100, n_shifted:
 #                        dit-tiny-shapes: class accuracy of samples
 # --------------------------------------------------------------------------------------
 
+class ShapeJudge:
+    """``vit-tiny-shapes`` (or ``path``) classifying uint8 images through its own processor, as a user's upload:
+    the judge of every generator's samples."""
+
+    def __init__(self, path: str | None = None):
+        from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+        from shared.models import resolve
+
+        path = path or resolve("vit-tiny-shapes")
+        self.classifier = AutoModelForImageClassification.from_pretrained(path, use_safetensors=True).eval()
+        self.processor = AutoImageProcessor.from_pretrained(path)
+        self.index = {v: int(k) for k, v in self.classifier.config.id2label.items()}
+
+    @torch.no_grad()
+    def correct(self, pixels, labels: torch.Tensor) -> torch.Tensor:
+        """(N,) bool: the judge names class ``labels`` (N,) (indices into SHAPES) for ``pixels`` (N, H, W, 3) uint8."""
+        from PIL import Image
+
+        inputs = self.processor(images=[Image.fromarray(p) for p in pixels], return_tensors="pt")["pixel_values"]
+        pred = self.classifier(pixel_values=inputs).logits.argmax(-1)  # (N,)
+        return pred == torch.tensor([self.index[SHAPES[int(c)]] for c in labels])
+
+    def accuracy(self, pixels, labels: torch.Tensor) -> float:
+        return round(self.correct(pixels, labels).float().mean().item(), 4)
+
+
 @torch.no_grad()
 def judge_samples(transformer, scheduler_config: dict, n: int = 200, steps: int = 25, guidance: float = 3.0,
                   seed: int = 0, scheduler: str | None = None, judge: str | None = None) -> float:
     """Share of ``n`` samples (classes in turn, one seeded batch) that ``vit-tiny-shapes`` assigns
     to the class they were conditioned on. Samples are quantised to uint8 first, as a user sees them."""
-    from PIL import Image
-    from transformers import AutoImageProcessor, AutoModelForImageClassification
-
     from shared.diffusion import DEFAULT_SCHEDULER, sample
-    from shared.models import resolve
 
-    judge = judge or resolve("vit-tiny-shapes")
-    classifier = AutoModelForImageClassification.from_pretrained(judge, use_safetensors=True).eval()
-    processor = AutoImageProcessor.from_pretrained(judge)
-    judge_index = {v: int(k) for k, v in classifier.config.id2label.items()}
     labels = torch.arange(n) % len(SHAPES)  # (n,)
     was_training = transformer.training
     transformer.eval()
@@ -258,15 +278,25 @@ def judge_samples(transformer, scheduler_config: dict, n: int = 200, steps: int 
                scheduler=scheduler or DEFAULT_SCHEDULER)  # (n, 3, 32, 32) in about [-1, 1]
     transformer.train(was_training)
     pixels = torch.round((x.clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()  # (n, 32, 32, 3)
-    # As a user would pass them: uint8 images through the judge's own processor (resized to its input size).
-    inputs = processor(images=[Image.fromarray(p) for p in pixels], return_tensors="pt")["pixel_values"]
-    pred = classifier(pixel_values=inputs).logits.argmax(-1)  # (n,)
-    truth = torch.tensor([judge_index[SHAPES[int(c)]] for c in labels])
-    return round((pred == truth).float().mean().item(), 4)
+    return ShapeJudge(judge).accuracy(pixels, labels)
+
+
+def judge_on_real_shapes(n: int = 1000, judge: str | None = None) -> float:
+    """The judge's accuracy on ``n`` real test-split images of what the DiT learns (its recipe's data: classic
+    shapes on its backgrounds, at its size), passed as samples are. The ceiling of ``class_accuracy``: a shape
+    the judge misses here it would miss in a perfect sample too."""
+    import numpy as np
+
+    from shared.training.dit_tiny_shapes import Config, training_images
+
+    cfg = Config()
+    images, labels = training_images(replace(cfg, train_images=n), split="test")  # (n, H, W, 3) uint8, (n,)
+    return ShapeJudge(judge).accuracy(np.asarray(images), torch.from_numpy(labels))
 
 
 def dit_class_accuracy(source: str, n: int = 200, steps: int = 25) -> dict:
-    """Class accuracy of a class-conditional pixel-space DiT at guidance 3 and, for contrast, 0."""
+    """Class accuracy of a class-conditional pixel-space DiT at guidance 3 and, for contrast, 0; and the
+    judge's accuracy on real shapes of the kind the DiT draws."""
     import json
     from pathlib import Path
 
@@ -280,11 +310,12 @@ def dit_class_accuracy(source: str, n: int = 200, steps: int = 25) -> dict:
         "class_accuracy": judge_samples(transformer, config, n=n, steps=steps, guidance=3.0),
         "class_accuracy_guidance0": judge_samples(transformer, config, n=n, steps=steps, guidance=0.0),
         "n": n, "steps": steps, "guidance": 3.0, "scheduler": DEFAULT_SCHEDULER,
-        "judge": _judge_description(),
+        "judge": judge_description(),
+        "judge_accuracy_on_real": judge_on_real_shapes(n),
     }
 
 
-def _judge_description() -> str:
+def judge_description() -> str:
     """Which classifier judged the samples, from its config (the judge changed once: issue 13)."""
     import json
 

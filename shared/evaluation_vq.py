@@ -144,26 +144,22 @@ class Judge:
     loaded once (a sampling sweep measures many settings)."""
 
     def __init__(self, source: str, vq: str | None = None):
-        from transformers import AutoImageProcessor, AutoModelForCausalLM, AutoModelForImageClassification
+        from transformers import AutoModelForCausalLM
 
+        from shared.evaluation import ShapeJudge
         from shared.models import resolve
         from shared.training.vq_tiny_shapes import VQVAE
 
         self.ar = AutoModelForCausalLM.from_pretrained(source, use_safetensors=True).eval()
         self.tokenizer = VQVAE.from_pretrained(vq or resolve("vq-tiny-shapes"))
-        judge = resolve("vit-tiny-shapes")
-        self.classifier = AutoModelForImageClassification.from_pretrained(judge, use_safetensors=True).eval()
-        self.processor = AutoImageProcessor.from_pretrained(judge)
+        self.judge = ShapeJudge()
 
     @torch.no_grad()
     def class_accuracy(self, n: int, temperature: float, top_k: int, guidance: float, seed: int) -> float:
         """Share of ``n`` samples (classes in turn; batches of 100 seeded ``seed``, ``seed + 100``, ...) that the
         judge assigns to the class they were conditioned on."""
-        from PIL import Image
-
         from shared.data.shapes import SHAPES
 
-        judge_index = {v: int(k) for k, v in self.classifier.config.id2label.items()}
         labels = torch.arange(n) % len(SHAPES)
         g = self.tokenizer.grid
         hits = 0
@@ -172,10 +168,7 @@ class Judge:
             tokens = sample_tokens(self.ar, len(lab), lab, self.tokenizer.codebook_size, g * g, temperature, top_k,
                                    seed + s, guidance)
             pixels = to_uint8(self.tokenizer.decode_tokens(tokens.view(-1, g, g)))
-            inputs = self.processor(images=[Image.fromarray(p) for p in pixels], return_tensors="pt")["pixel_values"]
-            pred = self.classifier(pixel_values=inputs).logits.argmax(-1)
-            truth = torch.tensor([judge_index[SHAPES[int(c)]] for c in lab])
-            hits += int((pred == truth).sum())
+            hits += int(self.judge.correct(pixels, lab).sum())
         return hits / n
 
 
@@ -183,7 +176,7 @@ def ar_class_accuracy(source: str, n: int = 1000, temperature: float | None = No
                       vq: str | None = None, seed: int = 0, guidance: float | None = None) -> dict:
     """``class_accuracy`` of ``n`` samples at the model's own sampling settings (``sampling_settings``) unless
     given. Seeds 0, 100, ...: the recipe chooses those settings on other seeds."""
-    from shared.evaluation import _judge_description
+    from shared.evaluation import judge_description
 
     judge = Judge(source, vq)
     settings = sampling_settings(judge.ar.config.to_dict())
@@ -191,4 +184,4 @@ def ar_class_accuracy(source: str, n: int = 1000, temperature: float | None = No
         if given is not None:
             settings[name] = given
     accuracy = judge.class_accuracy(n, settings["temperature"], settings["top_k"], settings["guidance_scale"], seed)
-    return {"class_accuracy": round(accuracy, 4), "n": n, **settings, "judge": _judge_description()}
+    return {"class_accuracy": round(accuracy, 4), "n": n, **settings, "judge": judge_description()}

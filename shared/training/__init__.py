@@ -39,6 +39,17 @@ def get_recipe(name: str) -> Callable[..., dict]:
     return importlib.import_module(f"shared.training.{RECIPES[name]}").train
 
 
+def get_phase2_recipe(name: str) -> Callable[..., dict]:
+    """The recipe's ``finetune_from(weights_dir, out_dir, ...)``: its phase 2 alone, on saved weights."""
+    get_recipe(name)
+    module = importlib.import_module(f"shared.training.{RECIPES[name]}")
+    if not hasattr(module, "finetune_from"):
+        with_phase2 = [n for n, m in RECIPES.items()
+                       if hasattr(importlib.import_module(f"shared.training.{m}"), "finetune_from")]
+        raise ValueError(f"{name} has no phase 2 to run alone from saved weights; recipes with one: {with_phase2}")
+    return module.finetune_from
+
+
 def recipe_config(name: str, overrides: list[str] | tuple[str, ...] = ()):
     """The recipe's ``Config`` with ``NAME=VALUE`` overrides (``--set`` on the command line), e.g.
     ``hidden_size=192`` or ``guidance_scales=(1.0, 2.0)``. A value is read as a Python literal (a bare word is a

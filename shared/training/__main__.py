@@ -1,4 +1,5 @@
-"""python -m shared.training NAME [--out DIR] [--steps N] [--seed S] [--grad-accum K] [--rank-weights] [--set K=V ...]
+"""python -m shared.training NAME [--out DIR] [--from DIR] [--steps N] [--seed S] [--grad-accum K] [--rank-weights]
+                               [--set K=V ...]
 
 Single process: ``python -m shared.training vit-tiny-shapes``. Data-parallel on N GPUs, or N CPU
 processes over gloo: ``accelerate launch --num_processes N -m shared.training vit-tiny-shapes``
@@ -14,7 +15,7 @@ import json
 import os
 import time
 
-from shared.training import RECIPES, WEIGHTS_DIR, get_recipe, recipe_config
+from shared.training import RECIPES, WEIGHTS_DIR, get_phase2_recipe, get_recipe, recipe_config
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,7 +23,10 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", choices=sorted(RECIPES))
     parser.add_argument("--out", default=None, help="output folder (default: shared/weights/NAME)")
-    parser.add_argument("--steps", type=int, default=None, help="override the recipe's step count (smoke runs)")
+    parser.add_argument("--from", dest="from_dir", default=None, metavar="DIR",
+                        help="run only the recipe's phase 2, starting from the weights in DIR (e.g. dit-tiny-shapes)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="override the recipe's step count (smoke runs; with --from, phase 2's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grad-accum", type=int, default=None,
                         help="micro-batches per optimizer step; the global batch size stays the recipe's")
@@ -40,8 +44,18 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(e))
     out = args.out or str(WEIGHTS_DIR / args.name)
     start = time.perf_counter()
-    metrics = get_recipe(args.name)(out, steps=args.steps, seed=args.seed, grad_accum=args.grad_accum,
-                                    rank_weights=args.rank_weights, cfg=cfg)
+    if args.from_dir:
+        try:
+            recipe = get_phase2_recipe(args.name)
+        except ValueError as e:
+            parser.error(str(e))
+        if not os.path.isdir(args.from_dir):
+            parser.error(f"--from {args.from_dir}: no such folder")
+        metrics = recipe(args.from_dir, out, steps=args.steps, seed=args.seed, grad_accum=args.grad_accum,
+                         rank_weights=args.rank_weights, cfg=cfg)
+    else:
+        metrics = get_recipe(args.name)(out, steps=args.steps, seed=args.seed, grad_accum=args.grad_accum,
+                                        rank_weights=args.rank_weights, cfg=cfg)
     if int(os.environ.get("RANK", "0")) == 0:  # one line, from the main process only
         metrics["wall_seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps({"model": args.name, "out": out, **metrics}))

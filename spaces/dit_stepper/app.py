@@ -110,6 +110,8 @@ def _training(m: dict) -> str:
     text = f" for {m['train_steps']:,} steps" if "train_steps" in m else ""
     if "train_wall_seconds" in m:
         text += f" in {_duration(m['train_wall_seconds'])} of wall time"
+    elif "phase2_wall_seconds" in m:  # phase 2 ran alone on earlier weights, whose time was not recorded
+        text += f" (the last {m['phase2_steps']:,} in {_duration(m['phase2_wall_seconds'])} of wall time)"
     if "hardware" in m:
         text += f" on {m['hardware']}"
     if "torch_threads" in m:
@@ -141,8 +143,16 @@ def _quality_note(f: dict) -> str:
     return (f"\n\n**How good is the tiny model?** Of {m['n']} samples ({m['steps']} {scheduler}"
             f"steps, guidance {m['guidance']:g}), {judge} recognises the requested shape in "
             f"**{m['class_accuracy']:.1%}** ({unguided}chance is {1 / f['classes']:.0%}). "
-            "Expect ragged corners and the odd blob. "
+            f"{_ceiling(m)}Expect ragged corners and the odd blob. "
             f"Measured by `python -m shared.models eval {TINY_MODEL}`.")
+
+
+def _ceiling(m: dict) -> str:
+    """What the judge scores on real shapes of the training data's kind: the most a perfect model could get."""
+    if "judge_accuracy_on_real" not in m:
+        return ""
+    return (f"On {m['n']} real shapes of the kind it was trained on, passed the same way, the judge is right "
+            f"{m['judge_accuracy_on_real']:.1%} of the time: about what a perfect model would score. ")
 
 
 def _intro(f: dict) -> str:

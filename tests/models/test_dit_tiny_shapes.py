@@ -24,12 +24,33 @@ def test_class_accuracy_bar(folder):
     """200 samples (classes in turn), 25 steps of the page's default sampler, guidance 3, fixed seeds,
     judged by vit-tiny-shapes."""
     metrics = evaluate(NAME)
-    # The bar is 0.90. The old judge (32 px, classic data) measured 0.935; the wide-distribution judges of
-    # issue 13 measure 0.889 and, retrained with photo outliers, 0.893 (1000 samples, DPM-Solver++; binomial
-    # s.e. about 0.01) on the same weights, so this is a regression floor until the DiT is retrained or the
-    # judge improves.
-    assert metrics["class_accuracy"] >= 0.85, metrics
+    # Issue 13's bar, 0.90, which the card's 1000 samples meet (0.92 after phase 2; 0.893 before it, under the
+    # same judge). These 200 are the first 200 of those (same seed) and measured 0.92 too: 4 samples above the bar.
+    assert metrics["class_accuracy"] >= 0.90, metrics
+    assert metrics["judge_accuracy_on_real"] >= 0.95, metrics  # the ceiling: the judge reads real shapes
     assert metrics["class_accuracy"] > metrics["class_accuracy_guidance0"], metrics
+
+
+def test_judge_ceiling_matches_a_pipeline_on_independently_drawn_shapes():
+    """``judge_on_real_shapes``, recomputed another way: the test split's classic specs put on the DiT's
+    backgrounds and rendered one by one, classified by a transformers pipeline from the judge's folder."""
+    from dataclasses import replace
+
+    from transformers import pipeline
+
+    from shared.data.shapes import ShapesDataset, render
+    from shared.evaluation import judge_on_real_shapes
+    from shared.models import resolve
+    from shared.training.dit_tiny_shapes import Config
+
+    n, cfg = 60, Config()
+    specs = [replace(ShapesDataset("test", n, cfg.image_size, distribution="classic").spec(i),
+                     background=cfg.backgrounds[i % len(cfg.backgrounds)]) for i in range(n)]
+    classify = pipeline("image-classification", model=resolve("vit-tiny-shapes"))
+    top = [r[0]["label"] for r in classify([render(s, cfg.image_size) for s in specs], top_k=1)]
+    expected = sum(label == s.shape for label, s in zip(top, specs, strict=True)) / n
+    assert judge_on_real_shapes(n) == pytest.approx(expected, abs=1e-4)
+    assert expected > 0.9  # the judge reads real shapes of this kind: a low sample score is the DiT's
 
 
 def test_loads_with_diffusers(folder):
@@ -97,9 +118,52 @@ def test_recipe_runs_end_to_end_for_a_few_steps(tmp_path):
 
     from shared.training.dit_tiny_shapes import Config, train
 
-    cfg = Config(train_images=256, steps=3, batch_size=16, num_layers=2)
+    cfg = Config(train_images=256, steps=3, finetune_steps=2, batch_size=16, num_layers=2, final_eval_samples=20)
     metrics = train(str(tmp_path), cfg=cfg)
-    assert 0.0 <= metrics["class_accuracy"] <= 1.0 and metrics["train_steps"] == 3
+    assert 0.0 <= metrics["class_accuracy"] <= 1.0 and metrics["train_steps"] == 5  # both phases
     model = DiTTransformer2DModel.from_pretrained(tmp_path, use_safetensors=True)  # REPA's projector is not saved
     assert not any("projector" in name or "teacher" in name for name, _ in model.named_parameters())
-    assert "python -m shared.training dit-tiny-shapes" in (tmp_path / "README.md").read_text()
+    card = (tmp_path / "README.md").read_text()
+    assert "python -m shared.training dit-tiny-shapes" in card and "Phase 2: 2 steps" in card
+
+
+@pytest.mark.slow
+def test_phase2_runs_alone_from_saved_weights_and_says_so(tmp_path):
+    """``--from DIR``: phase 2 only, from DIR's weights, which it changes (without REPA, whose projector the
+    saved weights lack); the card and metrics name the source, and its eval history is carried over."""
+    import torch
+    from diffusers import DiTTransformer2DModel
+
+    from shared.training.__main__ import main
+    from shared.training.dit_tiny_shapes import Config, build_model
+
+    source = tmp_path / "phase1"
+    build_model(Config(num_layers=2)).save_pretrained(source, safe_serialization=True)
+    (source / "eval_history.json").write_text(json.dumps([{"step": 4000, "class_accuracy": 0.5}]))
+    out = tmp_path / "phase2"
+    main(["dit-tiny-shapes", "--from", str(source), "--out", str(out), "--steps", "2",
+          "--set", "num_layers=2", "--set", "train_images=256", "--set", "batch_size=16",
+          "--set", "final_eval_samples=20"])
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_steps"] == 24_000 + 2 and metrics["phase1_from"].startswith(str(source))
+    assert metrics["phase2_steps"] == 2 and "phase2_wall_seconds" in metrics
+    assert "train_wall_seconds" not in metrics  # that would claim the whole recipe's time
+    assert "ran alone (`--from`)" in (out / "README.md").read_text()
+    before = DiTTransformer2DModel.from_pretrained(source, use_safetensors=True).state_dict()
+    after = DiTTransformer2DModel.from_pretrained(out, use_safetensors=True).state_dict()
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before), "phase 2 left the weights as they were"
+    history = json.loads((out / "eval_history.json").read_text()) if (out / "eval_history.json").exists() else None
+    assert history is not None and history[0]["step"] == 4000  # the source's history, carried over
+
+
+def test_from_refuses_a_recipe_without_phase2_and_a_missing_folder(tmp_path, capsys):
+    from shared.training.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["cnn-tiny-shapes", "--from", str(tmp_path)])
+    assert "no phase 2 to run alone" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["dit-tiny-shapes", "--from", str(tmp_path / "missing")])
+    assert "no such folder" in capsys.readouterr().err

@@ -367,6 +367,8 @@ def test_the_page_states_the_shipped_models_facts():
         f"the judge, {m['judge']},", f"**{100 * m['class_accuracy']:.1f}%**",
         f"{100 * m['class_accuracy_guidance0']:.1f}% without guidance", f"chance is {100 / cfg['num_embeds_ada_norm']:.0f}%",
     ]
+    if "judge_accuracy_on_real" in m:  # the judge's own accuracy on real shapes: the sample figure's ceiling
+        stated.append(f"the judge is right {100 * m['judge_accuracy_on_real']:.1f}% of the time")
     missing = [fact for fact in stated if fact not in text]
     assert not missing, missing
     assert ("cosine schedule" in text) == (sched["beta_schedule"] == "squaredcos_cap_v2")
@@ -381,8 +383,10 @@ def test_the_page_claims_nothing_the_files_do_not_record():
     text = _page_text()
     for stale in ("2M-parameter", "2-core", "CPU"):
         assert stale not in text
-    if "train_wall_seconds" not in m:
+    if "train_wall_seconds" not in m and "phase2_wall_seconds" not in m:
         assert " h of wall time" not in text and " min of wall time" not in text
+    if "phase2_wall_seconds" in m:  # only phase 2's time is known: the page must not give it as the whole run's
+        assert f"(the last {m['phase2_steps']:,} in " in text
     if sched["prediction_type"] != "epsilon":
         assert "predicts the noise" not in text
 
@@ -392,6 +396,8 @@ def test_training_line_states_only_what_is_recorded():
     assert app._training({}) == ""
     recorded = app._training({"train_steps": 32000, "train_wall_seconds": 4576.3, "torch_threads": 2})
     assert recorded == " for 32,000 steps in 76 min of wall time with 2 torch threads"
+    phase2_alone = app._training({"train_steps": 32000, "phase2_steps": 8000, "phase2_wall_seconds": 3000.0})
+    assert phase2_alone == " for 32,000 steps (the last 8,000 in 50 min of wall time)"
 
 
 def test_shipped_parameter_count_is_the_models(tiny):
