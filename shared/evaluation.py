@@ -281,16 +281,16 @@ def judge_samples(transformer, scheduler_config: dict, n: int = 200, steps: int 
     return ShapeJudge(judge).accuracy(pixels, labels)
 
 
-def judge_on_real_shapes(n: int = 1000, judge: str | None = None) -> float:
+def judge_on_real_shapes(n: int = 1000, size: int | None = None, judge: str | None = None) -> float:
     """The judge's accuracy on ``n`` real test-split images of what the DiT learns (its recipe's data: classic
-    shapes on its backgrounds, at its size), passed as samples are. The ceiling of ``class_accuracy``: a shape
-    the judge misses here it would miss in a perfect sample too."""
+    shapes on its backgrounds, at ``size`` px, by default the recipe's), passed as samples are. The ceiling of
+    ``class_accuracy``: a shape the judge misses here it would miss in a perfect sample too."""
     import numpy as np
 
     from shared.training.dit_tiny_shapes import Config, training_images
 
-    cfg = Config()
-    images, labels = training_images(replace(cfg, train_images=n), split="test")  # (n, H, W, 3) uint8, (n,)
+    cfg = replace(Config(), train_images=n, image_size=size or Config().image_size)
+    images, labels = training_images(cfg, split="test")  # (n, size, size, 3) uint8, (n,)
     return ShapeJudge(judge).accuracy(np.asarray(images), torch.from_numpy(labels))
 
 
@@ -311,7 +311,7 @@ def dit_class_accuracy(source: str, n: int = 200, steps: int = 25) -> dict:
         "class_accuracy_guidance0": judge_samples(transformer, config, n=n, steps=steps, guidance=0.0),
         "n": n, "steps": steps, "guidance": 3.0, "scheduler": DEFAULT_SCHEDULER,
         "judge": judge_description(),
-        "judge_accuracy_on_real": judge_on_real_shapes(n),
+        "judge_accuracy_on_real": judge_on_real_shapes(n, size=transformer.config.sample_size),
     }
 
 
