@@ -292,11 +292,12 @@ def finetune_from(weights_dir: str, out_dir: str, steps: int | None = None, seed
         raise ValueError("finetune_steps is 0: there is no phase 2 to run (set it with --set finetune_steps=N)")
     source = Path(weights_dir)
     weights = DiTTransformer2DModel.from_pretrained(source, use_safetensors=True)
-    built = build_model(cfg)
-    if weights.config.sample_size != built.config.sample_size or weights.config.num_layers != built.config.num_layers \
-            or weights.config.num_embeds_ada_norm != built.config.num_embeds_ada_norm:
-        raise ValueError(f"{source} is not a {cfg.image_size}-px, {cfg.num_layers}-block DiT over {len(SHAPES)} "
-                         "classes; pass the Config it was trained with (--set)")
+    keys = ("sample_size", "patch_size", "num_layers", "num_attention_heads", "attention_head_dim", "num_embeds_ada_norm")
+    built = build_model(cfg).config
+    differ = {k: (weights.config[k], built[k]) for k in keys if weights.config[k] != built[k]}
+    if differ:
+        raise ValueError(f"{source} does not match the Config (saved, Config): {differ}; "
+                         "pass the Config it was trained with (--set)")
     acc = make_accelerator(cfg.grad_accum, cfg.batch_size)
     start = time.perf_counter()
     out = Path(out_dir)

@@ -158,6 +158,14 @@ def test_phase2_runs_alone_from_saved_weights_and_says_so(tmp_path):
     assert history is not None and history[0]["step"] == 4000  # the source's history, carried over
 
 
+def test_from_refuses_weights_of_another_shape(tmp_path):
+    from shared.training.dit_tiny_shapes import Config, build_model, finetune_from
+
+    build_model(Config(num_layers=2)).save_pretrained(tmp_path, safe_serialization=True)
+    with pytest.raises(ValueError, match=r"num_layers.*\(2, 6\)"):
+        finetune_from(str(tmp_path), str(tmp_path / "out"), steps=1)
+
+
 def test_from_refuses_a_recipe_without_phase2_and_a_missing_folder(tmp_path, capsys):
     from shared.training.__main__ import main
 
