@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from hub.registry import TUTORIALS
 from shared.images import sample_paths
+from shared.training import WEIGHTS_DIR as WEIGHTS
 from tests.browser.conftest import shot
 from tests.browser.page_walker import settle
 
@@ -51,6 +53,15 @@ def test_dit_page_shows_its_controls_and_samples_without_console_errors(page, br
     page.get_by_role("button", name=re.compile("^Sample")).first.wait_for()
     for label in ("class", "scheduler", "seed", "guidance scale s"):
         assert page.get_by_label(label).count() >= 1, label
+    # The quality note as rendered, figures from the shipped metrics: the samples' score, the judge's own score on
+    # real shapes, and, when only phase 2's time is recorded, that time given as the last steps', not the run's.
+    m = json.loads((WEIGHTS / "dit-tiny-shapes" / "metrics.json").read_text())
+    body = page.inner_text("body")
+    assert f"{100 * m['class_accuracy']:.1f}%" in body
+    if "judge_accuracy_on_real" in m:
+        assert f"the judge is right {100 * m['judge_accuracy_on_real']:.1f}% of the time" in body
+    if "phase2_wall_seconds" in m:
+        assert f"(the last {m['phase2_steps']:,} in " in body
     images = page.locator("img[src*='/file=']:visible")
     before = images.count()
     page.get_by_role("button", name=re.compile("^Sample")).first.click()
